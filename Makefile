@@ -1,0 +1,89 @@
+# Orders & Payments. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COMPOSE ?= docker compose
+COMPOSE_BIN = $(shell $(PY) -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null)
+
+# Each project's suite in its own pytest process: pytest-django takes one settings module each.
+PYTEST_ORDERS := cd orders_project && DJANGO_SETTINGS_MODULE=config.settings ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/orders
+PYTEST_PAYMENTS := cd payments_project && DJANGO_SETTINGS_MODULE=config.settings ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/payments
+PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## create .venv and install the pinned requirements
+
+.PHONY: run
+run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it)
+	$(PY) docker/run_local.py
+
+.PHONY: migrate
+migrate: install ## apply both projects' migrations
+	./manage_all.sh migrate --noinput
+
+.PHONY: admin
+admin: install ## create or reset the local admin user of both services (admin / $$ADMIN_PASSWORD, default "admin")
+	ADMIN_PASSWORD="$${ADMIN_PASSWORD:-admin}" ./manage_all.sh shell -c "$$ENSURE_ADMIN"
+
+# Local runs only: in Docker or production, `python manage.py createsuperuser` asks for a password.
+export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model; \
+  user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True}); \
+  user.set_password(os.environ["ADMIN_PASSWORD"]); user.save(); print("admin user ready")
+
+.PHONY: test
+test: install ## the whole suite: Orders, Payments, then end to end
+	$(PYTEST_ORDERS)
+	$(PYTEST_PAYMENTS)
+	$(PYTEST_E2E)
+
+.PHONY: test-unit
+test-unit: install ## Orders and Payments suites only (no processes started)
+	$(PYTEST_ORDERS)
+	$(PYTEST_PAYMENTS)
+
+.PHONY: lint
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: install ## ruff fix and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: compose-check
+compose-check: install ## validate docker-compose.yml (no Docker engine needed)
+	"$(COMPOSE_BIN)" -f docker-compose.yml config --quiet
+	@echo "docker-compose.yml is valid"
+
+.PHONY: up
+up: ## start the Docker stack and wait until every service is healthy
+	$(COMPOSE) up --build --detach --wait
+
+.PHONY: down
+down: ## stop the Docker stack (add V=1 to also drop its volumes)
+	$(COMPOSE) down $(if $(V),--volumes)
+
+.PHONY: lock
+lock: ## re-pin requirements.txt from requirements.in in a fresh venv
+	rm -rf /tmp/orders-lock && $(PYTHON) -m venv /tmp/orders-lock
+	/tmp/orders-lock/bin/pip install --quiet -r requirements.in
+	{ echo "# Pinned with: make lock (pip freeze of a fresh venv with requirements.in). Python 3.11+."; \
+	  /tmp/orders-lock/bin/pip freeze; } > requirements.txt
+
+.PHONY: clean
+clean: ## remove the local databases and static files (keeps .venv)
+	rm -rf orders_project/var payments_project/var

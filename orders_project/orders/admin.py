@@ -1,0 +1,54 @@
+from django.contrib import admin, messages
+
+from orders import services
+from orders.exceptions import IllegalTransition
+from orders.models import Order, OrderStateChange
+
+
+class OrderStateChangeInline(admin.TabularInline):
+    model = OrderStateChange
+    fields = ["created_at", "from_state", "to_state", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["number", "name"]
+    readonly_fields = [
+        "number",
+        "name",
+        "address",
+        "price",
+        "state",
+        "state_changed_at",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [OrderStateChangeInline]
+    actions = ["cancel_orders"]
+    show_full_result_count = False  # no COUNT(*) over the whole table on each page
+
+    # Orders are created through the API and change state only through services.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Cancel selected orders")
+    def cancel_orders(self, request, queryset):
+        for number in queryset.values_list("number", flat=True):
+            try:
+                services.order_cancel(order_number=number)
+            except IllegalTransition as exc:
+                self.message_user(request, exc.message, level=messages.WARNING)

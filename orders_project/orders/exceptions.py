@@ -1,0 +1,40 @@
+from rest_framework import status
+
+from config.errors import ApplicationError
+
+
+class OrderNotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "order_not_found"
+    message = "No order has this number."
+
+
+class IllegalTransition(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "illegal_transition"
+
+    def __init__(self, *, order_number: str, from_state: str, to_state: str):
+        self.from_state, self.to_state = from_state, to_state
+        super().__init__(f"Order {order_number} is {from_state} and cannot become {to_state}.")
+
+
+class PaymentError(ApplicationError):
+    """Base of what can go wrong when Orders asks Payments for a payment."""
+
+
+class PaymentsUnavailable(PaymentError):
+    """No answer, or one that says "try again" (timeout, connection error, 5xx, 429).
+
+    The outcome is unknown, not failed: the retry reuses the order number, so Payments answers
+    with the result it stored if the first call got through."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "payments_unavailable"
+
+
+class PaymentRejected(PaymentError):
+    """Payments refused the request itself (bad token, invalid data, conflicting amount):
+    retrying the same request cannot help; an operator has to look."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    code = "payment_rejected"

@@ -1,0 +1,75 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+ORDER_NUMBER_LENGTH = 8
+ORDER_NUMBER_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class OrderState(models.TextChoices):
+    CREATED = "created"
+    CONFIRMED = "confirmed"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+# The whole state machine: each state and the states an order may move to from it.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderState.CREATED: frozenset({OrderState.CONFIRMED, OrderState.CANCELLED}),
+    OrderState.CONFIRMED: frozenset({OrderState.DELIVERED, OrderState.CANCELLED}),
+    OrderState.DELIVERED: frozenset(),
+    OrderState.CANCELLED: frozenset(),
+}
+
+
+def can_transition(from_state: str, to_state: str) -> bool:
+    return to_state in ALLOWED_TRANSITIONS[from_state]
+
+
+def sources_of(to_state: str) -> list[str]:
+    return [state for state, targets in ALLOWED_TRANSITIONS.items() if to_state in targets]
+
+
+class Order(models.Model):
+    number = models.CharField(max_length=ORDER_NUMBER_LENGTH, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=500)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    state = models.CharField(max_length=16, choices=OrderState.choices, default=OrderState.CREATED)
+    # When the current state was entered: the delivery and re-drive sweeps select on it.
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=OrderState.values), name="order_state_valid"
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="order_price_not_negative"),
+        ]
+        indexes = [models.Index(fields=["state", "state_changed_at"], name="order_state_since_idx")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderStateChange(models.Model):
+    """One row per change of state. A row whose from and to states are equal records an event
+    that changed nothing, such as a payment result that arrived after the customer cancelled."""
+
+    order = models.ForeignKey(Order, related_name="history", on_delete=models.CASCADE)
+    # NULL on the first row: an order comes from no previous state.
+    from_state = models.CharField(  # noqa: DJ001
+        max_length=16, choices=OrderState.choices, null=True, blank=True
+    )
+    to_state = models.CharField(max_length=16, choices=OrderState.choices)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '-'} -> {self.to_state}"

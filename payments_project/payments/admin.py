@@ -1,0 +1,28 @@
+from django.contrib import admin
+
+from payments.models import Payment
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["order_number", "status", "amount", "transaction_id", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["order_number", "name", "transaction_id"]
+    readonly_fields = [
+        "order_number",
+        "name",
+        "address",
+        "amount",
+        "status",
+        "transaction_id",
+        "created_at",
+        "updated_at",
+    ]
+    show_full_result_count = False
+
+    # Payments are made by Orders through the API, never typed in by hand.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,31 @@
+"""The mocked auth details: one shared service token, sent as "Authorization: Bearer <token>"."""
+
+import hmac
+
+from django.conf import settings
+from rest_framework import authentication, exceptions
+
+
+class ServiceClient:
+    """Who a valid token belongs to: the Orders service. Never a Django user."""
+
+    is_authenticated = True
+
+
+class ServiceTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme != self.keyword or not token:
+            raise exceptions.AuthenticationFailed("Expected 'Authorization: Bearer <token>'.")
+        # Constant-time comparison: response timing reveals nothing about the token.
+        if not hmac.compare_digest(token.strip().encode(), settings.PAYMENTS_API_TOKEN.encode()):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return ServiceClient(), token
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,34 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class PaymentStatus(models.TextChoices):
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+
+
+class Payment(models.Model):
+    # The order number is the idempotency key: one payment per order, whatever the retries.
+    order_number = models.CharField(max_length=8, unique=True)
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=500)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices)
+    transaction_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_number} {self.status}"

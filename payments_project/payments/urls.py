@@ -1,0 +1,8 @@
+from django.urls import re_path
+
+from payments import apis
+
+# Every route answers with and without a trailing slash, as the brief's curl commands use both.
+urlpatterns = [
+    re_path(r"^payment/?$", apis.PaymentCollectionApi.as_view(), name="payment-collection"),
+]
