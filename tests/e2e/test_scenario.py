@@ -1,0 +1,138 @@
+"""The brief's scenario over HTTP against the real processes, as its curl commands drive it."""
+
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+LEGAL_MOVES = {
+    (None, "created"),
+    ("created", "confirmed"),
+    ("created", "cancelled"),
+    ("confirmed", "delivered"),
+    ("confirmed", "cancelled"),
+}
+PAYMENT_FOR_STATE = {"confirmed": "confirmed", "delivered": "confirmed", "cancelled": "declined"}
+
+
+def wait_for_state(stack, number: str, accepted: set[str], timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = requests.get(f"{stack.orders_url}/order/status/{number}", timeout=5).json()["state"]
+        if state in accepted:
+            return state
+        time.sleep(0.1)
+    pytest.fail(f"order {number} stayed {state}, expected one of {sorted(accepted)}")
+
+
+def create_order(stack, price="10.00") -> dict:
+    response = requests.post(
+        f"{stack.orders_url}/order",
+        json={"name": "Ada Lovelace", "address": "12 Analytical St", "price": price},
+        timeout=5,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == "created"
+    return response.json()
+
+
+def all_pages(url: str) -> list[dict]:
+    items = []
+    while url:
+        page = requests.get(url, timeout=5).json()
+        items += page["results"]
+        url = page["next"]
+    return items
+
+
+def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
+    numbers = [create_order(stack, price=f"{i}.50")["orderNumber"] for i in range(20)]
+
+    decided = {n: wait_for_state(stack, n, {"confirmed", "delivered", "cancelled"}) for n in numbers}
+    final = {
+        n: wait_for_state(stack, n, {"delivered"}, timeout=stack.delivery_delay + 15)
+        if state != "cancelled"
+        else state
+        for n, state in decided.items()
+    }
+
+    # With a 50 % coin and 20 orders, both outcomes show up (all alike: p = 2e-6).
+    assert set(final.values()) == {"delivered", "cancelled"}, final
+
+    payments = [p for p in all_pages(f"{stack.payments_url}/payment/?pageSize=7") if p["orderNumber"] in final]
+    assert sorted(p["orderNumber"] for p in payments) == sorted(numbers)  # exactly one each
+    for payment in payments:
+        assert payment["status"] == PAYMENT_FOR_STATE[final[payment["orderNumber"]]]
+
+    for number, state in final.items():
+        order = requests.get(f"{stack.orders_url}/order/{number}", timeout=5).json()
+        moves = [(row["from"], row["to"]) for row in order["history"]]
+        assert set(moves) <= LEGAL_MOVES, moves
+        assert moves[0] == (None, "created") and moves[-1][1] == state == order["state"]
+
+
+def test_scenario_confirmed_order_can_be_cancelled_once(stack):
+    for _ in range(30):
+        number = create_order(stack)["orderNumber"]
+        if wait_for_state(stack, number, {"confirmed", "cancelled"}) == "confirmed":
+            break
+    else:
+        pytest.fail("no payment was confirmed in 30 orders")
+
+    response = requests.put(f"{stack.orders_url}/order/cancel/{number}", timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "cancelled"
+
+    again = requests.put(f"{stack.orders_url}/order/cancel/{number}/", timeout=5)
+    assert again.status_code == 409
+    assert again.json()["code"] == "illegal_transition"
+    # The delivery sweep must leave it alone.
+    time.sleep(stack.delivery_delay + 2)
+    assert requests.get(f"{stack.orders_url}/order/status/{number}", timeout=5).json()["state"] == "cancelled"
+
+
+def test_scenario_listing_filters_and_unknown_orders(stack):
+    number = create_order(stack)["orderNumber"]
+    listed = requests.get(f"{stack.orders_url}/order/", timeout=5).json()["results"]
+    assert listed[0]["orderNumber"] == number  # newest first
+
+    cancelled = requests.get(f"{stack.orders_url}/order?state=cancelled", timeout=5).json()["results"]
+    assert all(order["state"] == "cancelled" for order in cancelled)
+
+    missing = requests.get(f"{stack.orders_url}/order/status/zzzzzzzz", timeout=5)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "order_not_found"
+
+
+def test_scenario_direct_payment_needs_the_token_and_is_idempotent(stack):
+    body = {"name": "string", "address": "string", "price": 0, "orderNumber": "ub6323fp"}
+    url = f"{stack.payments_url}/payment"
+
+    assert requests.post(url, json=body, timeout=5).status_code == 401
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    first = requests.post(url, json=body, headers=headers, timeout=5)
+    assert first.status_code == 201, first.text
+    replay = requests.post(url, json=body, headers=headers, timeout=5)
+    assert replay.status_code == 200
+    assert replay.json()["transactionId"] == first.json()["transactionId"]
+    conflict = requests.post(url, json={**body, "price": 1}, headers=headers, timeout=5)
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "payment_conflict"
+
+
+def test_scenario_bad_input_is_a_json_400_naming_the_field(stack):
+    response = requests.post(
+        f"{stack.orders_url}/order", json={"name": "x", "address": "y", "price": -1}, timeout=5
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["price"]
+
+    malformed = requests.post(
+        f"{stack.orders_url}/order", data="{not json", headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["code"] == "parse_error"
