@@ -55,6 +55,7 @@ def order_create(*, name: str, address: str, price: Decimal) -> Order:
                     created_at=now,
                 )
                 transaction.on_commit(functools.partial(request_payment.delay, order.number))
+            logger.info("order %s: created", order.number)
             return order
         except IntegrityError:
             # 36^8 numbers make a clash rare; the unique index catches it, a new draw fixes it.
@@ -86,6 +87,7 @@ def order_transition(*, order_number: str, to_state: str, reason: str) -> Order:
                 state=to_state, state_changed_at=now, updated_at=now
             )
             if moved:
+                logger.info("order %s: %s -> %s (%s)", order_number, from_state, to_state, reason)
                 OrderStateChange.objects.create(
                     order_id=order_id,
                     from_state=from_state,
@@ -189,3 +191,4 @@ def orders_deliver_due(*, now=None, batch_size: int | None = None) -> int:
                 for order_id in ids
             )
             delivered += len(ids)
+            logger.info("delivered %d orders", len(ids))

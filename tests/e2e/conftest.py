@@ -63,7 +63,9 @@ def _wait_ready(urls: list[str], process: subprocess.Popen, log_path: Path) -> N
     pending = list(urls)
     while pending and time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"launcher exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            pytest.fail(
+                f"launcher exited with {process.returncode}:\n{log_path.read_text()[-4000:]}"
+            )
         try:
             if requests.get(pending[0] + "/health/ready", timeout=2).status_code == 200:
                 pending.pop(0)
@@ -72,7 +74,9 @@ def _wait_ready(urls: list[str], process: subprocess.Popen, log_path: Path) -> N
             pass
         time.sleep(0.25)
     if pending:
-        pytest.fail(f"{pending} not ready in {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()[-4000:]}")
+        pytest.fail(
+            f"{pending} not ready in {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()[-4000:]}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +99,25 @@ def stack(tmp_path_factory):
             "ORDERS_DELIVERY_DELAY_SECONDS": str(DELIVERY_DELAY_SECONDS),
             "ORDERS_DELIVERY_SWEEP_SECONDS": "1",
         }
-        for key, value in (("ORDERS_DATABASE_URL", orders_db), ("PAYMENTS_DATABASE_URL", payments_db)):
+        for key, value in (
+            ("ORDERS_DATABASE_URL", orders_db),
+            ("PAYMENTS_DATABASE_URL", payments_db),
+        ):
             if value:
                 env[key] = value
         process = subprocess.Popen(
-            [sys.executable, "docker/run_local.py",
-             "--orders-port", str(orders_port), "--payments-port", str(payments_port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "docker/run_local.py",
+                "--orders-port",
+                str(orders_port),
+                "--payments-port",
+                str(payments_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             orders_url = f"http://127.0.0.1:{orders_port}"

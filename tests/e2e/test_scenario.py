@@ -51,7 +51,9 @@ def all_pages(url: str) -> list[dict]:
 def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
     numbers = [create_order(stack, price=f"{i}.50")["orderNumber"] for i in range(20)]
 
-    decided = {n: wait_for_state(stack, n, {"confirmed", "delivered", "cancelled"}) for n in numbers}
+    decided = {
+        n: wait_for_state(stack, n, {"confirmed", "delivered", "cancelled"}) for n in numbers
+    }
     final = {
         n: wait_for_state(stack, n, {"delivered"}, timeout=stack.delivery_delay + 15)
         if state != "cancelled"
@@ -62,7 +64,11 @@ def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
     # With a 50 % coin and 20 orders, both outcomes show up (all alike: p = 2e-6).
     assert set(final.values()) == {"delivered", "cancelled"}, final
 
-    payments = [p for p in all_pages(f"{stack.payments_url}/payment/?pageSize=7") if p["orderNumber"] in final]
+    payments = [
+        p
+        for p in all_pages(f"{stack.payments_url}/payment/?pageSize=7")
+        if p["orderNumber"] in final
+    ]
     assert sorted(p["orderNumber"] for p in payments) == sorted(numbers)  # exactly one each
     for payment in payments:
         assert payment["status"] == PAYMENT_FOR_STATE[final[payment["orderNumber"]]]
@@ -91,7 +97,10 @@ def test_scenario_confirmed_order_can_be_cancelled_once(stack):
     assert again.json()["code"] == "illegal_transition"
     # The delivery sweep must leave it alone.
     time.sleep(stack.delivery_delay + 2)
-    assert requests.get(f"{stack.orders_url}/order/status/{number}", timeout=5).json()["state"] == "cancelled"
+    assert (
+        requests.get(f"{stack.orders_url}/order/status/{number}", timeout=5).json()["state"]
+        == "cancelled"
+    )
 
 
 def test_scenario_listing_filters_and_unknown_orders(stack):
@@ -99,7 +108,9 @@ def test_scenario_listing_filters_and_unknown_orders(stack):
     listed = requests.get(f"{stack.orders_url}/order/", timeout=5).json()["results"]
     assert listed[0]["orderNumber"] == number  # newest first
 
-    cancelled = requests.get(f"{stack.orders_url}/order?state=cancelled", timeout=5).json()["results"]
+    cancelled = requests.get(f"{stack.orders_url}/order?state=cancelled", timeout=5).json()[
+        "results"
+    ]
     assert all(order["state"] == "cancelled" for order in cancelled)
 
     missing = requests.get(f"{stack.orders_url}/order/status/zzzzzzzz", timeout=5)
@@ -131,7 +142,9 @@ def test_scenario_bad_input_is_a_json_400_naming_the_field(stack):
     assert list(response.json()["errors"]) == ["price"]
 
     malformed = requests.post(
-        f"{stack.orders_url}/order", data="{not json", headers={"Content-Type": "application/json"},
+        f"{stack.orders_url}/order",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
         timeout=5,
     )
     assert malformed.status_code == 400
