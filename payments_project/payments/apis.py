@@ -48,6 +48,10 @@ class PaymentCollectionApi(APIView):
         address = serializers.CharField(max_length=500)
         price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
 
+        def validate_price(self, value):
+            # "-0" passes min_value; store and echo it as 0.00, not "-0.00".
+            return abs(value)
+
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -20,7 +20,8 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         scheme, _, token = header.partition(" ")
-        if scheme != self.keyword or not token:
+        # The scheme is case-insensitive (RFC 9110 section 11.1): "bearer <token>" is valid too.
+        if scheme.lower() != self.keyword.lower() or not token:
             raise exceptions.AuthenticationFailed("Expected 'Authorization: Bearer <token>'.")
         # Constant-time comparison: response timing reveals nothing about the token.
         if not hmac.compare_digest(token.strip().encode(), settings.PAYMENTS_API_TOKEN.encode()):

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One image, several roles: entrypoint.sh <role> [extra arguments for that process]
+#
+#   orders-web | payments-web   gunicorn on 0.0.0.0:3001 / 0.0.0.0:3000 (GUNICORN_BIND overrides)
+#   worker | beat               Celery worker / Celery beat of the Orders project
+#   migrate                     manage.py migrate --noinput in both projects, Orders first
+#   orders-manage | payments-manage   any manage.py command, e.g. orders-manage createsuperuser
+#   anything else               run as a command, e.g. bash
+#
+# Long-running roles `exec` their process so that SIGTERM from `docker stop` reaches it and
+# gunicorn and Celery shut down gracefully. No wait-for-database loop: compose starts these
+# roles only once Postgres and Redis are healthy and the migrate role has completed.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+}
+
+if [ $# -eq 0 ]; then
+    usage
+    exit 2
+fi
+role="$1"
+shift
+
+gunicorn_in() {
+    local project="$1" port="$2"
+    shift 2
+    cd "$root/$project"
+    export GUNICORN_BIND="${GUNICORN_BIND:-0.0.0.0:$port}"
+    exec python -m gunicorn -c "$root/docker/gunicorn.conf.py" "$@" config.wsgi
+}
+
+case "$role" in
+    orders-web)
+        gunicorn_in orders_project 3001 "$@"
+        ;;
+    payments-web)
+        gunicorn_in payments_project 3000 "$@"
+        ;;
+    worker)
+        cd "$root/orders_project"
+        exec python -m celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" \
+            --concurrency "${CELERY_WORKER_CONCURRENCY:-2}" "$@"
+        ;;
+    beat)
+        cd "$root/orders_project"
+        exec python -m celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" "$@"
+        ;;
+    migrate)
+        exec "$root/manage_all.sh" migrate --noinput "$@"
+        ;;
+    orders-manage)
+        cd "$root/orders_project"
+        exec python manage.py "$@"
+        ;;
+    payments-manage)
+        cd "$root/payments_project"
+        exec python manage.py "$@"
+        ;;
+    -h | --help | help)
+        usage
+        ;;
+    *)
+        exec "$role" "$@"
+        ;;
+esac

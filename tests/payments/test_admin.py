@@ -1,0 +1,114 @@
+import pytest
+from django.urls import reverse
+
+from payments.models import Payment, PaymentStatus
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/payments/payment/"
+
+
+@pytest.fixture
+def two_payments(settings, make_payment):
+    settings.PAYMENTS_CONFIRM_PROBABILITY = 1.0
+    confirmed = make_payment(amount="10.00")
+    settings.PAYMENTS_CONFIRM_PROBABILITY = 0.0
+    declined = make_payment(amount="20.00")
+    return confirmed, declined
+
+
+def listed(response) -> list[str]:
+    return [payment.order_number for payment in response.context["cl"].result_list]
+
+
+def test_payment_admin_changelist_shows_payments(admin_client, two_payments):
+    confirmed, declined = two_payments
+
+    response = admin_client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    assert listed(response) == [declined.order_number, confirmed.order_number]
+    assert confirmed.order_number in response.text
+
+
+def test_payment_admin_changelist_filters_by_status(admin_client, two_payments):
+    confirmed, _ = two_payments
+
+    response = admin_client.get(CHANGELIST, {"status__exact": PaymentStatus.CONFIRMED})
+
+    assert response.status_code == 200
+    assert listed(response) == [confirmed.order_number]
+    filters = [spec.title for spec in response.context["cl"].filter_specs]
+    assert filters == ["status"]
+
+
+def test_payment_admin_changelist_searches_by_order_number(admin_client, two_payments):
+    _, declined = two_payments
+
+    response = admin_client.get(CHANGELIST, {"q": declined.order_number})
+
+    assert response.status_code == 200
+    assert listed(response) == [declined.order_number]
+
+
+def test_payment_admin_changelist_searches_by_transaction_id(admin_client, two_payments):
+    confirmed, _ = two_payments
+
+    response = admin_client.get(CHANGELIST, {"q": str(confirmed.transaction_id)})
+
+    assert response.status_code == 200
+    assert listed(response) == [confirmed.order_number]
+
+
+def test_payment_admin_change_page_is_read_only(admin_client, two_payments):
+    payment = two_payments[0]
+    url = reverse("admin:payments_payment_change", args=[payment.pk])
+
+    response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.fields == {}
+    assert 'name="name"' not in response.text
+    assert payment.order_number in response.text
+    assert response.context["has_delete_permission"] is False
+
+
+def test_payment_admin_change_post_leaves_the_payment_unchanged(admin_client, two_payments):
+    payment = two_payments[0]
+    url = reverse("admin:payments_payment_change", args=[payment.pk])
+
+    admin_client.post(url, {"name": "Mallory", "amount": "0.01", "status": "declined"})
+
+    payment_now = Payment.objects.get(pk=payment.pk)
+    assert (payment_now.name, payment_now.amount, payment_now.status) == (
+        payment.name,
+        payment.amount,
+        payment.status,
+    )
+
+
+def test_payment_admin_has_no_add_page(admin_client):
+    response = admin_client.get(reverse("admin:payments_payment_add"))
+
+    assert response.status_code == 403
+    assert not Payment.objects.exists()
+
+
+def test_payment_admin_cannot_delete(admin_client, two_payments):
+    payment = two_payments[0]
+
+    response = admin_client.post(
+        reverse("admin:payments_payment_delete", args=[payment.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 403
+    assert Payment.objects.filter(pk=payment.pk).exists()
+
+
+@pytest.mark.parametrize("url", [CHANGELIST, "/admin/"])
+def test_payment_admin_redirects_anonymous_to_login(client, url):
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert f"next={url}" in response["Location"]
