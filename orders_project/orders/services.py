@@ -128,14 +128,14 @@ def order_apply_payment_result(
     *, order_number: str, payment_status: str, transaction_id: str
 ) -> Order:
     to_state = PAYMENT_STATUS_TO_STATE[payment_status]
+    reason = f"payment {payment_status} ({transaction_id})"
     try:
-        return order_transition(
-            order_number=order_number,
-            to_state=to_state,
-            reason=f"payment {payment_status} ({transaction_id})",
-        )
+        return order_transition(order_number=order_number, to_state=to_state, reason=reason)
     except IllegalTransition as exc:
-        if exc.from_state != OrderState.CANCELLED or to_state == OrderState.CANCELLED:
+        # A decline that finds the order cancelled is a repeat only if it did the cancelling;
+        # after a cancel by the customer it is a late result like a confirmation.
+        applied = OrderStateChange.objects.filter(order__number=order_number, reason=reason)
+        if exc.from_state != OrderState.CANCELLED or applied.exists():
             # The same result applied twice (a task delivered again): nothing more to do.
             return Order.objects.get(number=order_number)
         # The customer cancelled while the payment was in flight: the cancel stands, and the

@@ -1,0 +1,68 @@
+"""Fixtures for the Orders suite: eager Celery, Payments mocked at the HTTP boundary, orders in
+any state reached through the real services."""
+
+from decimal import Decimal
+
+import pytest
+import responses
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from config.celery_app import app as celery_app
+from orders import services
+from orders.clients import payments_client
+from orders.models import Order, OrderState
+
+# The path through the state machine that reaches each state from `created`.
+PATH_TO = {
+    OrderState.CREATED: [],
+    OrderState.CONFIRMED: [OrderState.CONFIRMED],
+    OrderState.DELIVERED: [OrderState.CONFIRMED, OrderState.DELIVERED],
+    OrderState.CANCELLED: [OrderState.CANCELLED],
+}
+
+
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Run tasks in-process; a retry re-runs at once instead of after its countdown."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield celery_app
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def http():
+    """Every outbound HTTP call goes through `responses`: an unregistered URL fails with
+    ConnectionError, so no test can reach a real network by accident."""
+    payments_client.cache_clear()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+    payments_client.cache_clear()
+
+
+@pytest.fixture
+def payment_url() -> str:
+    return f"{settings.PAYMENTS_URL}/payment"
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_order():
+    """Create an order through the service and walk it along legal transitions to `state`."""
+
+    def make(state: str = OrderState.CREATED, **fields) -> Order:
+        fields = {"name": "Ada", "address": "1 Loop Road", "price": Decimal("12.50"), **fields}
+        order = services.order_create(**fields)
+        for step in PATH_TO[state]:
+            order = services.order_transition(
+                order_number=order.number, to_state=step, reason="test setup"
+            )
+        assert order.state == state
+        return order
+
+    return make

@@ -1,0 +1,234 @@
+import re
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from helpers import ORDER_NUMBER_PATTERN, assert_error, payment_body
+
+from orders.models import Order, OrderState
+
+pytestmark = pytest.mark.django_db
+
+NEW_ORDER = {"name": "Ada Lovelace", "address": "12 Analytical Row", "price": "12.50"}
+ORDER_FIELDS = {"orderNumber", "name", "address", "price", "state", "createdAt", "updatedAt"}
+
+
+@pytest.mark.parametrize("path", ["/order", "/order/"])
+def test_order_create_api_answers_201_with_the_new_order(api_client, path):
+    response = api_client.post(path, NEW_ORDER, format="json")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == ORDER_FIELDS
+    assert re.fullmatch(ORDER_NUMBER_PATTERN, body["orderNumber"])
+    assert body["price"] == "12.50"
+    assert body["state"] == "created"
+    assert (body["name"], body["address"]) == (NEW_ORDER["name"], NEW_ORDER["address"])
+    datetime.fromisoformat(body["createdAt"])
+    stored = Order.objects.get(number=body["orderNumber"])
+    assert stored.price == Decimal("12.50")
+    assert stored.history.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [
+        (0, "0.00"),
+        ("12.50", "12.50"),
+        (12.5, "12.50"),
+        ("7", "7.00"),
+        (9999999999.99, "9999999999.99"),
+    ],
+)
+def test_order_create_api_accepts_numbers_and_decimal_strings(api_client, price, expected):
+    response = api_client.post("/order", {**NEW_ORDER, "price": price}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["price"] == expected
+    assert Order.objects.get().price == Decimal(expected)
+
+
+@pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
+def test_order_create_api_accepts_text_up_to_the_length_limit(api_client, field, limit):
+    response = api_client.post("/order", {**NEW_ORDER, field: "é" * limit}, format="json")
+
+    assert response.status_code == 201
+    assert getattr(Order.objects.get(), field) == "é" * limit
+
+
+def test_order_create_api_ignores_fields_it_does_not_know(api_client):
+    body = {**NEW_ORDER, "state": "delivered", "orderNumber": "aaaaaaaa"}
+
+    response = api_client.post("/order", body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["state"] == "created"
+    assert response.json()["orderNumber"] != "aaaaaaaa"
+    assert Order.objects.get().state == "created"
+
+
+def test_order_create_api_then_payment_confirms_the_order(
+    api_client, django_capture_on_commit_callbacks, http, payment_url
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = api_client.post("/order", NEW_ORDER, format="json")
+    number = response.json()["orderNumber"]
+    assert len(callbacks) == 1
+    http.add("POST", payment_url, json=payment_body(number), status=201)
+
+    callbacks[0]()
+
+    status = api_client.get(f"/order/status/{number}").json()
+    assert status["state"] == "confirmed"
+    assert len(http.calls) == 1
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_order_status_api_answers_number_state_and_update_time(api_client, make_order, suffix):
+    order = make_order(state=OrderState.CONFIRMED)
+
+    response = api_client.get(f"/order/status/{order.number}{suffix}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"orderNumber", "state", "updatedAt"}
+    assert (body["orderNumber"], body["state"]) == (order.number, "confirmed")
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_order_detail_api_includes_the_history(api_client, make_order, suffix):
+    order = make_order(state=OrderState.DELIVERED)
+
+    response = api_client.get(f"/order/{order.number}{suffix}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == ORDER_FIELDS | {"history"}
+    assert body["state"] == "delivered"
+    assert body["price"] == "12.50"
+    assert [set(row) for row in body["history"]] == [{"from", "to", "at", "reason"}] * 3
+    assert [(row["from"], row["to"]) for row in body["history"]] == [
+        (None, "created"),
+        ("created", "confirmed"),
+        ("confirmed", "delivered"),
+    ]
+    assert body["history"][0]["reason"] == "order created"
+    times = [datetime.fromisoformat(row["at"]) for row in body["history"]]
+    assert times == sorted(times)
+
+
+@pytest.mark.parametrize("state", [OrderState.CREATED, OrderState.CONFIRMED])
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_order_cancel_api_cancels_created_and_confirmed_orders(
+    api_client, make_order, state, suffix
+):
+    order = make_order(state=state)
+
+    response = api_client.put(f"/order/cancel/{order.number}{suffix}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == ORDER_FIELDS
+    assert (body["orderNumber"], body["state"]) == (order.number, "cancelled")
+    assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
+    assert order.history.filter(from_state=state, to_state="cancelled").count() == 1
+
+
+@pytest.mark.parametrize("state", [OrderState.DELIVERED, OrderState.CANCELLED])
+def test_order_cancel_api_answers_409_for_a_final_state(api_client, make_order, state):
+    order = make_order(state=state)
+    rows_before = order.history.count()
+
+    response = api_client.put(f"/order/cancel/{order.number}")
+
+    body = assert_error(response, 409, "illegal_transition")
+    assert order.number in body["message"]
+    assert Order.objects.get(pk=order.pk).state == state
+    assert order.history.count() == rows_before
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_order_list_api_pages_newest_first_with_a_next_link(api_client, make_order, suffix):
+    numbers = [make_order().number for _ in range(5)]
+
+    first = api_client.get(f"/order{suffix}", {"pageSize": 2}).json()
+    assert set(first) == {"next", "previous", "results"}
+    assert [row["orderNumber"] for row in first["results"]] == numbers[::-1][:2]
+    assert first["next"]
+
+    seen = [row["orderNumber"] for row in first["results"]]
+    page = first
+    while page["next"]:
+        page = api_client.get(page["next"]).json()
+        seen += [row["orderNumber"] for row in page["results"]]
+    assert seen == numbers[::-1]
+    assert page["next"] is None
+
+
+def test_order_list_api_filters_by_state_across_pages(api_client, make_order):
+    confirmed = [make_order(state=OrderState.CONFIRMED).number for _ in range(3)]
+    make_order()
+    make_order(state=OrderState.CANCELLED)
+
+    first = api_client.get("/order/", {"state": "confirmed", "pageSize": 2}).json()
+    assert "state=confirmed" in first["next"]
+    second = api_client.get(first["next"]).json()
+
+    listed = [row["orderNumber"] for row in first["results"] + second["results"]]
+    assert listed == confirmed[::-1]
+    assert {row["state"] for row in first["results"] + second["results"]} == {"confirmed"}
+    assert second["next"] is None
+
+
+def test_order_list_api_without_orders_is_an_empty_page(api_client):
+    response = api_client.get("/order")
+
+    assert response.status_code == 200
+    assert response.json() == {"next": None, "previous": None, "results": []}
+
+
+def test_order_list_api_rejects_an_unknown_state(api_client):
+    response = api_client.get("/order", {"state": "shipped"})
+
+    assert_error(response, 400, "invalid", fields=("state",))
+
+
+def test_order_list_api_rejects_a_forged_cursor(api_client, make_order):
+    make_order()
+
+    response = api_client.get("/order", {"cursor": "not-a-cursor"})
+
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/order/status/zzzzzzzz"),
+        ("get", "/order/zzzzzzzz"),
+        ("get", "/order/zzzzzzzz/"),
+        ("put", "/order/cancel/zzzzzzzz"),
+        ("put", "/order/cancel/zzzzzzzz/"),
+    ],
+)
+def test_order_apis_answer_404_json_for_an_unknown_order(api_client, method, path):
+    response = getattr(api_client, method)(path)
+
+    assert_error(response, 404, "order_not_found")
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "/order/a/b/c", "/orders"])
+def test_unknown_url_answers_404_json(api_client, path):
+    response = api_client.get(path)
+
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("delete", "/order"), ("post", "/order/status/abcdefgh"), ("get", "/order/cancel/abc")],
+)
+def test_order_apis_answer_405_json_for_a_wrong_method(api_client, method, path):
+    response = getattr(api_client, method)(path)
+
+    assert_error(response, 405, "method_not_allowed")
