@@ -24,22 +24,16 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
     list_filter = ["state"]
     search_fields = ["number", "name"]
-    readonly_fields = [
-        "number",
-        "name",
-        "address",
-        "price",
-        "state",
-        "state_changed_at",
-        "created_at",
-        "updated_at",
-    ]
     inlines = [OrderStateChangeInline]
     actions = ["cancel_orders"]
     show_full_result_count = False  # no COUNT(*) over the whole table on each page
 
-    # Orders are created through the API and change state only through services.
+    # View only: orders are created through the API and change state only through services
+    # (the cancel action below calls the same service as the API).
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

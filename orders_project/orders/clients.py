@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 PAYMENT_OUTCOMES = frozenset({"confirmed", "declined"})
+MAX_TRANSACTION_ID_LENGTH = 64  # a UUID is 36; the id goes into a 200-character history reason
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,15 @@ class PaymentsClient:
         }
         body = self._post("/payment", payload)
         status, transaction_id = body.get("status"), body.get("transactionId")
-        if body.get("orderNumber") != order_number or status not in PAYMENT_OUTCOMES:
+        if (
+            body.get("orderNumber") != order_number
+            or status not in PAYMENT_OUTCOMES
+            or not isinstance(transaction_id, str)
+            or not 0 < len(transaction_id) <= MAX_TRANSACTION_ID_LENGTH
+        ):
             # The call went through but we cannot read its result: unknown, so ask again.
             raise PaymentsUnavailable(f"Unexpected payment response for {order_number}: {body}")
-        return PaymentResult(order_number, status, str(transaction_id))
+        return PaymentResult(order_number, status, transaction_id)
 
     def _post(self, path: str, payload: dict) -> dict:
         try:

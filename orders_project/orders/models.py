@@ -38,6 +38,9 @@ class Order(models.Model):
     state = models.CharField(max_length=16, choices=OrderState.choices, default=OrderState.CREATED)
     # When the current state was entered: the delivery and re-drive sweeps select on it.
     state_changed_at = models.DateTimeField(default=timezone.now)
+    # When its payment was last queued: the re-drive sweep takes the longest-waiting first, so
+    # orders that Payments keeps refusing cannot starve the others.
+    payment_requested_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -49,7 +52,14 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="order_price_not_negative"),
         ]
-        indexes = [models.Index(fields=["state", "state_changed_at"], name="order_state_since_idx")]
+        indexes = [
+            models.Index(fields=["state", "state_changed_at"], name="order_state_since_idx"),
+            models.Index(
+                fields=["payment_requested_at"],
+                condition=Q(state=OrderState.CREATED),
+                name="order_awaiting_payment_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number

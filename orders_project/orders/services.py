@@ -41,6 +41,7 @@ def order_create(*, name: str, address: str, price: Decimal) -> Order:
             price=price,
             state=OrderState.CREATED,
             state_changed_at=now,
+            payment_requested_at=now,
             created_at=now,
             updated_at=now,
         )
@@ -192,3 +193,28 @@ def orders_deliver_due(*, now=None, batch_size: int | None = None) -> int:
             )
             delivered += len(ids)
             logger.info("delivered %d orders", len(ids))
+
+
+def orders_redrive_stuck_payments(*, now=None, batch_size: int | None = None) -> list[str]:
+    """Queue the payment again for orders still `created` long after it was last queued: their
+    task was lost (process died before queueing, broker lost the message) or gave up.
+
+    Each pick moves the order's payment_requested_at forward, so an order is re-driven at most
+    once per ORDERS_PAYMENT_STUCK_AFTER_SECONDS and every stuck order gets its turn."""
+    from orders.tasks import request_payment  # tasks import services: import at call time
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
+    with transaction.atomic():
+        numbers = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(state=OrderState.CREATED, payment_requested_at__lt=cutoff)
+            .order_by("payment_requested_at")
+            .values_list("number", flat=True)[: batch_size or settings.ORDERS_SWEEP_BATCH_SIZE]
+        )
+        Order.objects.filter(number__in=numbers).update(payment_requested_at=now)
+        for number in numbers:
+            transaction.on_commit(functools.partial(request_payment.delay, number))
+    if numbers:
+        logger.warning("re-queued the payment of %d stuck orders", len(numbers))
+    return numbers

@@ -1,12 +1,9 @@
 """Thin Celery entry points: they take order numbers, call services, and are safe to run twice."""
 
-from datetime import timedelta
-
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
-from orders import selectors, services
+from orders import services
 from orders.exceptions import PaymentsUnavailable
 
 
@@ -30,11 +27,4 @@ def deliver_due_orders() -> int:
 
 @shared_task(name="orders.redrive_stuck_payments")
 def redrive_stuck_payments() -> int:
-    """Queue the payment again for orders whose task was lost or ran out of retries."""
-    cutoff = timezone.now() - timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
-    numbers = selectors.order_numbers_awaiting_payment(
-        created_before=cutoff, limit=settings.ORDERS_SWEEP_BATCH_SIZE
-    )
-    for number in numbers:
-        request_payment.delay(number)
-    return len(numbers)
+    return len(services.orders_redrive_stuck_payments())

@@ -8,20 +8,13 @@ class PaymentAdmin(admin.ModelAdmin):
     list_display = ["order_number", "status", "amount", "transaction_id", "created_at"]
     list_filter = ["status"]
     search_fields = ["order_number", "name", "transaction_id"]
-    readonly_fields = [
-        "order_number",
-        "name",
-        "address",
-        "amount",
-        "status",
-        "transaction_id",
-        "created_at",
-        "updated_at",
-    ]
     show_full_result_count = False
 
-    # Payments are made by Orders through the API, never typed in by hand.
+    # View only: payments are made by Orders through the API, never typed in by hand.
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

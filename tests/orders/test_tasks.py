@@ -120,6 +120,22 @@ def test_request_payment_retries_until_payments_answers(
     assert order.history.count() == 2
 
 
+@pytest.mark.parametrize("transaction_id", [None, "", 42, "x" * 65])
+def test_request_payment_retries_an_unreadable_transaction_id(
+    make_order, http, payment_url, transaction_id
+):
+    order = make_order()
+    http.add(
+        "POST", payment_url, json={**payment_body(order.number), "transactionId": transaction_id}
+    )
+    http.add("POST", payment_url, json=payment_body(order.number), status=201)
+
+    request_payment.delay(order.number)
+
+    assert len(http.calls) == 2
+    assert state_of(order) == OrderState.CONFIRMED
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 409, 422])
 def test_request_payment_does_not_retry_a_refusal(make_order, http, payment_url, status):
     order = make_order()
@@ -149,7 +165,20 @@ def test_request_payment_gives_up_after_max_retries_and_leaves_the_order_created
     assert order.history.count() == 1
 
 
-def test_redrive_requeues_an_order_stuck_after_exhausted_retries(make_order, http, payment_url):
+def redrive(capture) -> int:
+    """Run the re-drive task and the payment tasks it queues on commit."""
+    with capture(execute=True):
+        return redrive_stuck_payments.delay().get()
+
+
+def wait_since(order, seconds: float) -> None:
+    past = timezone.now() - timedelta(seconds=seconds)
+    Order.objects.filter(pk=order.pk).update(payment_requested_at=past)
+
+
+def test_redrive_requeues_an_order_stuck_after_exhausted_retries(
+    make_order, http, payment_url, django_capture_on_commit_callbacks
+):
     order = make_order()
     for _ in range(MAX_CALLS):
         http.add("POST", payment_url, status=503)
@@ -158,12 +187,11 @@ def test_redrive_requeues_an_order_stuck_after_exhausted_retries(make_order, htt
     assert len(http.calls) == MAX_CALLS
     assert state_of(order) == OrderState.CREATED
 
-    assert redrive_stuck_payments.delay().get() == 0  # too recent to be called stuck
+    assert redrive(django_capture_on_commit_callbacks) == 0  # too recent to be called stuck
     assert len(http.calls) == MAX_CALLS
 
-    stuck_for = timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS + 1)
-    Order.objects.filter(pk=order.pk).update(state_changed_at=timezone.now() - stuck_for)
-    assert redrive_stuck_payments.delay().get() == 1
+    wait_since(order, settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS + 1)
+    assert redrive(django_capture_on_commit_callbacks) == 1
 
     assert len(http.calls) == MAX_CALLS + 1
     assert state_of(order) == OrderState.CONFIRMED
@@ -171,26 +199,52 @@ def test_redrive_requeues_an_order_stuck_after_exhausted_retries(make_order, htt
     assert history == [(None, "created"), ("created", "confirmed")]
 
 
-def test_redrive_uses_the_configured_stuck_age(make_order, http, payment_url, settings):
+def test_redrive_uses_the_configured_stuck_age(
+    make_order, http, payment_url, settings, django_capture_on_commit_callbacks
+):
     settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS = 30
     order = make_order()
     http.add("POST", payment_url, json=payment_body(order.number), status=201)
-    Order.objects.filter(pk=order.pk).update(
-        state_changed_at=timezone.now() - timedelta(seconds=20)
-    )
-    assert redrive_stuck_payments.delay().get() == 0
+    wait_since(order, 20)
+    assert redrive(django_capture_on_commit_callbacks) == 0
 
-    Order.objects.filter(pk=order.pk).update(
-        state_changed_at=timezone.now() - timedelta(seconds=31)
-    )
-    assert redrive_stuck_payments.delay().get() == 1
+    wait_since(order, 31)
+    assert redrive(django_capture_on_commit_callbacks) == 1
     assert state_of(order) == OrderState.CONFIRMED
+
+
+def test_redrive_requeues_an_order_once_per_stuck_period(
+    make_order, http, payment_url, django_capture_on_commit_callbacks
+):
+    order = make_order()
+    http.add("POST", payment_url, status=409, json={"code": "payment_conflict"})
+    wait_since(order, settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS + 1)
+
+    assert redrive(django_capture_on_commit_callbacks) == 1
+    assert redrive(django_capture_on_commit_callbacks) == 0  # its clock started again
+    assert len(http.calls) == 1
+    assert state_of(order) == OrderState.CREATED
+
+
+def test_redrive_gives_every_stuck_order_a_turn(make_order, http, settings):
+    settings.ORDERS_SWEEP_BATCH_SIZE = 2
+    orders = [make_order() for _ in range(5)]
+    for age, order in enumerate(orders):
+        wait_since(order, settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS + 100 - age)
+
+    picked = [services.orders_redrive_stuck_payments() for _ in range(3)]
+
+    assert picked == [
+        [orders[0].number, orders[1].number],
+        [orders[2].number, orders[3].number],
+        [orders[4].number],
+    ]
 
 
 @pytest.mark.parametrize("state", [OrderState.CONFIRMED, OrderState.CANCELLED])
 def test_redrive_leaves_orders_that_are_no_longer_created(make_order, http, state):
     order = make_order(state=state)
-    Order.objects.filter(pk=order.pk).update(state_changed_at=timezone.now() - timedelta(days=1))
+    wait_since(order, 86400)
 
     assert redrive_stuck_payments.delay().get() == 0
     assert len(http.calls) == 0
