@@ -54,6 +54,10 @@ test-unit: install ## Orders and Payments suites only (no processes started)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 
+.PHONY: browser-deps
+browser-deps: ## install Debian's Chromium for the admin browser test (needs root or sudo)
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 .PHONY: lint
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .

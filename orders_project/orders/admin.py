@@ -7,6 +7,7 @@ from orders.models import Order, OrderStateChange
 
 class OrderStateChangeInline(admin.TabularInline):
     model = OrderStateChange
+    verbose_name_plural = "state history"
     fields = ["created_at", "from_state", "to_state", "reason"]
     readonly_fields = fields
     extra = 0

@@ -33,6 +33,20 @@ class Stack:
     payments_url: str
     token: str
     delivery_delay: int
+    env: dict  # the launcher's environment, to run manage.py against the same databases
+
+    def manage(self, project: str, *args: str) -> str:
+        """Run a manage.py command of "orders_project" or "payments_project"; return its output."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT / project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout
 
 
 def _free_port() -> int:
@@ -123,7 +137,7 @@ def stack(tmp_path_factory):
             orders_url = f"http://127.0.0.1:{orders_port}"
             payments_url = f"http://127.0.0.1:{payments_port}"
             _wait_ready([payments_url, orders_url], process, log_path)
-            yield Stack(orders_url, payments_url, TOKEN, DELIVERY_DELAY_SECONDS)
+            yield Stack(orders_url, payments_url, TOKEN, DELIVERY_DELAY_SECONDS, env)
         finally:
             # What Ctrl-C does in `make run`: everything stops, cleanly, with exit code 0.
             process.send_signal(signal.SIGINT)
