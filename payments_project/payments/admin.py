@@ -5,7 +5,14 @@ from payments.models import Payment
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ["order_number", "status", "amount", "transaction_id", "created_at"]
+    list_display = [
+        "order_number",
+        "status",
+        "amount",
+        "transaction_id",
+        "created_at",
+        "refunded_at",
+    ]
     list_filter = ["status"]
     search_fields = ["order_number", "name", "transaction_id"]
     show_full_result_count = False

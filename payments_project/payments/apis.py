@@ -14,6 +14,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
     transactionId = serializers.UUIDField(source="transaction_id")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    refundedAt = serializers.DateTimeField(source="refunded_at")  # null unless refunded
 
     class Meta:
         model = Payment
@@ -26,6 +27,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "price",
             "createdAt",
             "updatedAt",
+            "refundedAt",
         ]
 
 
@@ -71,3 +73,14 @@ class PaymentCollectionApi(APIView):
         paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(selectors.payment_list(), request)
         return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
+
+
+class PaymentRefundApi(APIView):
+    """POST /payment/<orderNumber>/refund refunds a confirmed payment (idempotent); no body."""
+
+    authentication_classes = [ServiceTokenAuthentication]
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request, order_number):
+        payment = services.payment_refund(order_number=order_number)
+        return Response(PaymentOutputSerializer(payment).data)

@@ -7,3 +7,15 @@ class PaymentConflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     code = "payment_conflict"
     message = "This order number already has a payment with different details."
+
+
+class PaymentNotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "payment_not_found"
+    message = "There is no payment for this order number."
+
+
+class PaymentNotRefundable(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "payment_not_refundable"
+    message = "Only a confirmed payment can be refunded."

@@ -8,6 +8,8 @@ from django.utils import timezone
 class PaymentStatus(models.TextChoices):
     CONFIRMED = "confirmed"
     DECLINED = "declined"
+    # The one move after the decision: confirmed -> refunded, made by services.payment_refund().
+    REFUNDED = "refunded"
 
 
 class Payment(models.Model):
@@ -20,6 +22,7 @@ class Payment(models.Model):
     transaction_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    refunded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -28,6 +31,12 @@ class Payment(models.Model):
                 condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
+            # A refund time exactly when refunded: no refunded payment without one, none before.
+            models.CheckConstraint(
+                condition=Q(status=PaymentStatus.REFUNDED, refunded_at__isnull=False)
+                | (~Q(status=PaymentStatus.REFUNDED) & Q(refunded_at__isnull=True)),
+                name="payment_refunded_at_iff_refunded",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,10 +1,12 @@
 import random
+import re
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from payments.exceptions import PaymentConflict
+from payments.exceptions import PaymentConflict, PaymentNotFound, PaymentNotRefundable
 from payments.models import Payment, PaymentStatus
 from payments.selectors import payment_find
 
@@ -47,3 +49,40 @@ def payment_create(
             errors={"price": [f"Order {order_number} was already paid with {existing.amount}."]}
         )
     return existing, False
+
+
+# What POST /payment accepts as an order number; anything else cannot have a payment.
+_ORDER_NUMBER = re.compile(r"[a-z0-9]{8}")
+
+
+def _refund_if_confirmed(*, order_number: str) -> None:
+    """The compare-and-set: confirmed -> refunded in one UPDATE, so two refunds never both win."""
+    now = timezone.now()
+    Payment.objects.filter(order_number=order_number, status=PaymentStatus.CONFIRMED).update(
+        status=PaymentStatus.REFUNDED, refunded_at=now, updated_at=now
+    )
+
+
+def payment_refund(*, order_number: str) -> Payment:
+    """Refund the confirmed payment of an order. Safe to repeat and to run twice at once.
+
+    An already refunded payment is returned as it is (the first refund's time stands); a declined
+    one charged nothing and is not refundable; no payment at all is not found.
+    """
+    if not _ORDER_NUMBER.fullmatch(order_number):
+        raise PaymentNotFound()
+    _refund_if_confirmed(order_number=order_number)
+    # Whoever made the move, the row now says what happened; answer from it.
+    payment = payment_find(order_number=order_number)
+    if payment is not None and payment.status == PaymentStatus.CONFIRMED:
+        # Stored by a POST /payment between the UPDATE and this read: it is ours to refund.
+        _refund_if_confirmed(order_number=order_number)
+        payment.refresh_from_db()
+    if payment is None:
+        raise PaymentNotFound(f"There is no payment for order {order_number}.")
+    if payment.status != PaymentStatus.REFUNDED:
+        raise PaymentNotRefundable(
+            f"The payment of order {order_number} is {payment.status}, not confirmed: "
+            "nothing was charged, so there is nothing to refund."
+        )
+    return payment

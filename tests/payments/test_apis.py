@@ -19,6 +19,7 @@ PAYMENT_FIELDS = {
     "price",
     "createdAt",
     "updatedAt",
+    "refundedAt",
 }
 
 
@@ -36,6 +37,7 @@ def test_payment_post_confirms_at_probability_one(auth_client, payload, payment_
     assert body["price"] == "10.50"
     assert parse_datetime(body["createdAt"]) is not None
     assert parse_datetime(body["updatedAt"]) is not None
+    assert body["refundedAt"] is None
     stored = Payment.objects.get(order_number=payload["orderNumber"])
     assert uuid.UUID(body["transactionId"]) == stored.transaction_id
     assert stored.status == "confirmed"
