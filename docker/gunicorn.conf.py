@@ -19,3 +19,5 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = max_requests // 10
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
 errorlog = "-"
+# No control socket: it lives under $HOME, which the containers' user does not have.
+control_socket_disable = True
