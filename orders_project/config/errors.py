@@ -2,7 +2,8 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -24,8 +25,18 @@ class ApplicationError(Exception):
         super().__init__(self.message)
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = "The request body is too large."
+
+
 def error_body(code: str, message: str, errors: dict | None = None) -> dict:
     return {"code": code, "message": message, "errors": errors or {}}
+
+
+def too_large_message() -> str:
+    return f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes."
 
 
 def _field_errors(detail) -> dict:
@@ -42,6 +53,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge(too_large_message())
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django logs it and handler500 answers with a JSON 500
 
@@ -66,5 +79,13 @@ def server_error_view(request):
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 
+def request_too_large_response() -> JsonResponse:
+    return JsonResponse(error_body("request_too_large", too_large_message()), status=413)
+
+
 def bad_request_view(request, exception=None):
+    # Django answers a SuspiciousOperation here; too big a body (outside DRF: the admin's forms)
+    # is the client's to shrink, so it gets the same 413 as the API.
+    if isinstance(exception, RequestDataTooBig):
+        return request_too_large_response()
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)

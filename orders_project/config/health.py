@@ -1,9 +1,15 @@
-"""Liveness (the process answers) and readiness (its database and broker answer)."""
+"""Liveness (the process answers) and readiness (its database and broker answer), with how
+many orders are stuck waiting for Payments as information."""
+
+import logging
 
 from django.db import connection
 from django.http import JsonResponse
 
 from config.celery_app import app as celery_app
+from orders import selectors
+
+logger = logging.getLogger(__name__)
 
 
 def _database_ok() -> bool:
@@ -26,6 +32,19 @@ def _broker_ok() -> bool:
         return False
 
 
+def _stuck() -> dict | None:
+    """Orders waiting past their deadline for Payments: informative, never a reason to fail."""
+    try:
+        counts = selectors.orders_stuck_count()
+    except Exception:
+        logger.warning("could not count the stuck orders", exc_info=True)
+        return None
+    return {
+        "awaitingPayment": counts["awaiting_payment"],
+        "awaitingRefund": counts["awaiting_refund"],
+    }
+
+
 def live(request):
     return JsonResponse({"status": "ok"})
 
@@ -34,4 +53,5 @@ def ready(request):
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     failing = [name for name, ok in checks.items() if not ok]
     body = {"status": "ok" if not failing else "unavailable", "checks": checks}
+    body["stuck"] = _stuck() if checks["database"] else None
     return JsonResponse(body, status=503 if failing else 200)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -14,6 +16,9 @@ SECRET_KEY = env_secret(
 )
 # Off by default even locally: every error stays a JSON body, never a debug page.
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if DEBUG and not IS_LOCAL:
+    # Debug pages show tracebacks and settings to whoever gets one: never outside a local run.
+    raise ImproperlyConfigured("DJANGO_DEBUG can only be on when DJANGO_ENV is 'local'")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -30,6 +35,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,7 +76,8 @@ STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Fractions as Decimal, no NaN/Infinity, at most 32 levels of nesting (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.ApiJSONParser"],
     # The public order API has no user accounts (as in the brief); the admin has its own login.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
@@ -79,6 +86,10 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
+# A body over this is refused with a 413 before it is read (config/middleware.py); Django's own
+# cap on request.body, for a body that came without a Content-Length, is the same number.
+API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 # --- the order flow -------------------------------------------------------------------------
 PAYMENTS_URL = env_str("PAYMENTS_URL", "http://127.0.0.1:3000").rstrip("/")
@@ -100,6 +111,13 @@ ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS = env_number(
     "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS", 30, minimum=1
 )
 ORDERS_SWEEP_BATCH_SIZE = env_number("ORDERS_SWEEP_BATCH_SIZE", 500, minimum=1)
+# An Idempotency-Key of POST /order is honoured at least this long, then deleted by a sweep.
+ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS = env_number(
+    "ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS", 86400, minimum=1
+)
+ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS = env_number(
+    "ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS", 3600, minimum=1
+)
 ORDERS_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -137,6 +155,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.redrive_stuck_payments",
         "schedule": ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS,
         "options": {"expire_seconds": max(1, int(ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS * 1.5))},
+    },
+    "orders.delete-expired-idempotency-keys": {
+        "task": "orders.delete_expired_idempotency_keys",
+        "schedule": ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS,
+        "options": {"expire_seconds": max(1, int(ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS * 1.5))},
     },
 }
 

@@ -9,19 +9,28 @@ from decimal import Decimal
 import requests
 from django.conf import settings
 
-from orders.exceptions import PaymentRejected, PaymentsUnavailable
+from orders.exceptions import NothingToRefund, PaymentRejected, PaymentsUnavailable
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 PAYMENT_OUTCOMES = frozenset({"confirmed", "declined"})
 MAX_TRANSACTION_ID_LENGTH = 64  # a UUID is 36; the id goes into a 200-character history reason
+# The refusals of a refund that mean "nothing was charged": final answers, not errors. Any other
+# 404 or 409 (say, a Payments without the refund route yet) stays a PaymentRejected.
+NOTHING_TO_REFUND = frozenset({(404, "payment_not_found"), (409, "payment_not_refundable")})
 
 
 @dataclass(frozen=True)
 class PaymentResult:
     order_number: str
     status: str
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    order_number: str
     transaction_id: str
 
 
@@ -48,15 +57,36 @@ class PaymentsClient:
         if (
             body.get("orderNumber") != order_number
             or status not in PAYMENT_OUTCOMES
-            or not isinstance(transaction_id, str)
-            or not 0 < len(transaction_id) <= MAX_TRANSACTION_ID_LENGTH
+            or not _is_transaction_id(transaction_id)
         ):
             # The call went through but we cannot read its result: unknown, so ask again.
             raise PaymentsUnavailable(f"Unexpected payment response for {order_number}: {body}")
         return PaymentResult(order_number, status, transaction_id)
 
-    def _post(self, path: str, payload: dict) -> dict:
+    def refund_payment(self, *, order_number: str) -> RefundResult:
+        """Give the order's payment back. Payments answers every replay with the same refund, so
+        a call whose outcome is unknown is simply made again."""
+        path = f"/payment/{order_number}/refund"
         try:
+            body = self._post(path, None)
+        except PaymentRejected as exc:
+            if (exc.http_status, exc.payments_code) in NOTHING_TO_REFUND:
+                raise NothingToRefund(
+                    str(exc), http_status=exc.http_status, payments_code=exc.payments_code
+                ) from exc
+            raise
+        transaction_id = body.get("transactionId")
+        if (
+            body.get("orderNumber") != order_number
+            or body.get("status") != "refunded"
+            or not _is_transaction_id(transaction_id)
+        ):
+            raise PaymentsUnavailable(f"Unexpected refund response for {order_number}: {body}")
+        return RefundResult(order_number, transaction_id)
+
+    def _post(self, path: str, payload: dict | None) -> dict:
+        try:
+            # No payload: an empty body (json=None sends none).
             response = self.session.post(self.base_url + path, json=payload, timeout=self.timeout)
         except requests.RequestException as exc:
             raise PaymentsUnavailable(f"Payments did not answer: {exc}") from exc
@@ -68,10 +98,18 @@ class PaymentsClient:
             body = None
         if not response.ok:
             detail = body or response.text[:200]
-            raise PaymentRejected(f"Payments refused {path} with {response.status_code}: {detail}")
+            raise PaymentRejected(
+                f"Payments refused {path} with {response.status_code}: {detail}",
+                http_status=response.status_code,
+                payments_code=body.get("code") if isinstance(body, dict) else None,
+            )
         if not isinstance(body, dict):
             raise PaymentsUnavailable(f"Payments answered {path} with a non-JSON body")
         return body
+
+
+def _is_transaction_id(value) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TRANSACTION_ID_LENGTH
 
 
 @functools.cache

@@ -38,3 +38,30 @@ class PaymentRejected(PaymentError):
 
     status_code = status.HTTP_502_BAD_GATEWAY
     code = "payment_rejected"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        http_status: int | None = None,
+        payments_code: str | None = None,
+    ):
+        # What Payments answered, so that a caller can tell one refusal from another.
+        self.http_status, self.payments_code = http_status, payments_code
+        super().__init__(message)
+
+
+class NothingToRefund(PaymentRejected):
+    """Payments has no charge to give back: it never took this payment (404
+    payment_not_found) or declined it (409 payment_not_refundable). Final, not an error."""
+
+    code = "nothing_to_refund"
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "idempotency_key_reused"
+    message = (
+        "This Idempotency-Key was already used with a different request body; "
+        "send a new key for a new order."
+    )

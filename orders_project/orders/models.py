@@ -41,6 +41,14 @@ class Order(models.Model):
     # When its payment was last queued: the re-drive sweep takes the longest-waiting first, so
     # orders that Payments keeps refusing cannot starve the others.
     payment_requested_at = models.DateTimeField(default=timezone.now)
+    # Compensation of a cancelled order that may have been charged. refund_requested_at: since
+    # when a refund is due (NULL: none ever was). refund_queued_at: when its task was last
+    # queued, the re-drive's clock; NULL once settled, so "still due" is "refund_queued_at IS NOT
+    # NULL". refunded_at: when Payments confirmed the refund (stays NULL when it turned out that
+    # nothing had been charged; the history says which).
+    refund_requested_at = models.DateTimeField(null=True, blank=True)
+    refund_queued_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -51,6 +59,19 @@ class Order(models.Model):
                 condition=Q(state__in=OrderState.values), name="order_state_valid"
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="order_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(refund_requested_at__isnull=True) | Q(state=OrderState.CANCELLED),
+                name="order_refund_only_when_cancelled",
+            ),
+            models.CheckConstraint(
+                condition=Q(refund_requested_at__isnull=False)
+                | Q(refund_queued_at__isnull=True, refunded_at__isnull=True),
+                name="order_refund_fields_need_a_request",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_at__isnull=True) | Q(refund_queued_at__isnull=True),
+                name="order_refund_done_is_not_due",
+            ),
         ]
         indexes = [
             models.Index(fields=["state", "state_changed_at"], name="order_state_since_idx"),
@@ -58,6 +79,11 @@ class Order(models.Model):
                 fields=["payment_requested_at"],
                 condition=Q(state=OrderState.CREATED),
                 name="order_awaiting_payment_idx",
+            ),
+            models.Index(
+                fields=["refund_queued_at"],
+                condition=Q(refund_queued_at__isnull=False),
+                name="order_awaiting_refund_idx",
             ),
         ]
 
@@ -83,3 +109,23 @@ class OrderStateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state or '-'} -> {self.to_state}"
+
+
+class IdempotencyKey(models.Model):
+    """An Idempotency-Key sent with POST /order and the response it got. The same key and body
+    again get that response again instead of a second order; kept for at least
+    ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS, then deleted by a periodic task."""
+
+    key = models.CharField(max_length=255)
+    # SHA-256 of the validated body in canonical form: key order and spacing do not matter.
+    request_hash = models.CharField(max_length=64)
+    order = models.ForeignKey(Order, related_name="+", on_delete=models.CASCADE)
+    # JSON text, not a JSONField: PostgreSQL's jsonb reorders keys, and a replay is byte-identical.
+    response_body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key"], name="idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return self.key

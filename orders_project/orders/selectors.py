@@ -1,7 +1,11 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from orders.exceptions import OrderNotFound
-from orders.models import Order
+from orders.models import Order, OrderState
 
 
 def order_get(*, order_number: str) -> Order:
@@ -21,3 +25,22 @@ def order_get_with_history(*, order_number: str) -> Order:
 def order_list(*, state: str | None = None) -> QuerySet[Order]:
     orders = Order.objects.order_by("-id")
     return orders.filter(state=state) if state else orders
+
+
+def orders_stuck_count(*, now=None) -> dict[str, int]:
+    """How many orders have waited longer than ORDERS_PAYMENT_STUCK_AFTER_SECONDS for Payments:
+    still `created` that long after they were created, or with a refund due for that long.
+
+    Counted from when the wait began, not from the last re-drive: an order re-driven again and
+    again is stuck all the same, and would otherwise show only between two sweeps."""
+    cutoff = (now or timezone.now()) - timedelta(
+        seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS
+    )
+    return {
+        "awaiting_payment": Order.objects.filter(
+            state=OrderState.CREATED, state_changed_at__lt=cutoff
+        ).count(),
+        "awaiting_refund": Order.objects.filter(
+            refund_queued_at__isnull=False, refund_requested_at__lt=cutoff
+        ).count(),
+    }

@@ -1,13 +1,14 @@
+"""The life of an order: creation, state transitions, the payment and its result."""
+
 import functools
 import logging
 import secrets
-from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from orders import refunds
 from orders.clients import payments_client
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import (
@@ -20,6 +21,7 @@ from orders.models import (
 )
 
 logger = logging.getLogger(__name__)
+
 
 ORDER_NUMBER_ATTEMPTS = 5
 
@@ -67,7 +69,12 @@ def order_create(*, name: str, address: str, price: Decimal) -> Order:
 
 
 def order_transition(*, order_number: str, to_state: str, reason: str) -> Order:
-    """Move an order to `to_state` by compare-and-set, and record the move in its history.
+    return _order_transition(order_number=order_number, to_state=to_state, reason=reason)[0]
+
+
+def _order_transition(*, order_number: str, to_state: str, reason: str) -> tuple[Order, str]:
+    """Move an order to `to_state` by compare-and-set, and record the move in its history;
+    return the moved order and the state it left.
 
     The UPDATE only matches while the order is still in the state we read; if another process
     moved it in between, we read again and re-check the move against the new state. States only
@@ -96,14 +103,27 @@ def order_transition(*, order_number: str, to_state: str, reason: str) -> Order:
                     reason=reason,
                     created_at=now,
                 )
-                return Order.objects.get(id=order_id)
+                return Order.objects.get(id=order_id), from_state
     raise IllegalTransition(order_number=order_number, from_state=from_state, to_state=to_state)
 
 
 def order_cancel(*, order_number: str) -> Order:
-    return order_transition(
-        order_number=order_number, to_state=OrderState.CANCELLED, reason="cancelled by customer"
-    )
+    """Cancel for the customer, and in the same transaction make sure no charge stays behind.
+
+    From `confirmed` the payment was taken: its refund is queued at once. From `created` a
+    charge may exist that Orders never heard of (the payment call timed out, and its retry now
+    sees the cancel and stops asking): a refund is marked due but not queued, so the re-drive
+    sweep sends it after ORDERS_PAYMENT_STUCK_AFTER_SECONDS, once any call in flight has ended.
+    Payments then refunds the charge, or answers that there is none (recorded, nothing more)."""
+    with transaction.atomic():
+        order, from_state = _order_transition(
+            order_number=order_number,
+            to_state=OrderState.CANCELLED,
+            reason="cancelled by customer",
+        )
+        refunds.order_refund_request(order=order, queue=from_state == OrderState.CONFIRMED)
+    order.refresh_from_db()
+    return order
 
 
 def order_request_payment(*, order_number: str) -> None:
@@ -140,81 +160,25 @@ def order_apply_payment_result(
             # The same result applied twice (a task delivered again): nothing more to do.
             return Order.objects.get(number=order_number)
         # The customer cancelled while the payment was in flight: the cancel stands, and the
-        # late result is written down so that nobody has to guess what happened.
-        return _order_note(
-            order_number=order_number,
-            reason=f"payment {payment_status} after cancellation ({transaction_id})",
-        )
+        # late result is written down so that nobody has to guess what happened. A late
+        # confirmation charged a cancelled order: its refund is queued with the note.
+        with transaction.atomic():
+            order, noted = _order_note(
+                order_number=order_number,
+                reason=f"payment {payment_status} after cancellation ({transaction_id})",
+            )
+            if noted and payment_status == "confirmed":
+                refunds.order_refund_request(order=order, queue=True)
+        return order
 
 
-def _order_note(*, order_number: str, reason: str) -> Order:
+def _order_note(*, order_number: str, reason: str) -> tuple[Order, bool]:
+    """Write a history row that changes no state, once; return the order and whether it wrote."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(number=order_number)
-        if not order.history.filter(reason=reason).exists():
-            OrderStateChange.objects.create(
-                order=order, from_state=order.state, to_state=order.state, reason=reason
-            )
-    return order
-
-
-def orders_deliver_due(*, now=None, batch_size: int | None = None) -> int:
-    """Move orders confirmed at least ORDERS_DELIVERY_DELAY_SECONDS ago to `delivered`.
-
-    Several workers may run this at once: each locks its batch with SKIP LOCKED (PostgreSQL) or
-    holds the database's single write lock (SQLite, IMMEDIATE transactions), so an order is
-    delivered, and gets its history row, exactly once."""
-    now = now or timezone.now()
-    batch_size = batch_size or settings.ORDERS_SWEEP_BATCH_SIZE
-    due_before = now - timedelta(seconds=settings.ORDERS_DELIVERY_DELAY_SECONDS)
-    delivered = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                Order.objects.select_for_update(skip_locked=True)
-                .filter(state=OrderState.CONFIRMED, state_changed_at__lte=due_before)
-                .order_by("state_changed_at")
-                .values_list("id", flat=True)[:batch_size]
-            )
-            if not ids:
-                return delivered
-            moved_at = timezone.now()
-            Order.objects.filter(id__in=ids, state=OrderState.CONFIRMED).update(
-                state=OrderState.DELIVERED, state_changed_at=moved_at, updated_at=moved_at
-            )
-            OrderStateChange.objects.bulk_create(
-                OrderStateChange(
-                    order_id=order_id,
-                    from_state=OrderState.CONFIRMED,
-                    to_state=OrderState.DELIVERED,
-                    reason="delivery time reached",
-                    created_at=moved_at,
-                )
-                for order_id in ids
-            )
-            delivered += len(ids)
-            logger.info("delivered %d orders", len(ids))
-
-
-def orders_redrive_stuck_payments(*, now=None, batch_size: int | None = None) -> list[str]:
-    """Queue the payment again for orders still `created` long after it was last queued: their
-    task was lost (process died before queueing, broker lost the message) or gave up.
-
-    Each pick moves the order's payment_requested_at forward, so an order is re-driven at most
-    once per ORDERS_PAYMENT_STUCK_AFTER_SECONDS and every stuck order gets its turn."""
-    from orders.tasks import request_payment  # tasks import services: import at call time
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
-    with transaction.atomic():
-        numbers = list(
-            Order.objects.select_for_update(skip_locked=True)
-            .filter(state=OrderState.CREATED, payment_requested_at__lt=cutoff)
-            .order_by("payment_requested_at")
-            .values_list("number", flat=True)[: batch_size or settings.ORDERS_SWEEP_BATCH_SIZE]
+        if order.history.filter(reason=reason).exists():
+            return order, False
+        OrderStateChange.objects.create(
+            order=order, from_state=order.state, to_state=order.state, reason=reason
         )
-        Order.objects.filter(number__in=numbers).update(payment_requested_at=now)
-        for number in numbers:
-            transaction.on_commit(functools.partial(request_payment.delay, number))
-    if numbers:
-        logger.warning("re-queued the payment of %d stuck orders", len(numbers))
-    return numbers
+    return order, True

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from orders import services
+from orders import idempotency, refunds, services, sweeps
 from orders.exceptions import PaymentsUnavailable
 
 
@@ -20,11 +20,32 @@ def request_payment(order_number: str) -> None:
     services.order_request_payment(order_number=order_number)
 
 
+@shared_task(
+    name="orders.refund_payment",
+    # As for the payment: only "no answer" is retried; the re-drive sweep picks up the rest.
+    autoretry_for=(PaymentsUnavailable,),
+    max_retries=settings.ORDERS_PAYMENT_MAX_RETRIES,
+    retry_backoff=1,
+    retry_backoff_max=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+)
+def refund_payment(order_number: str) -> None:
+    refunds.order_refund_payment(order_number=order_number)
+
+
 @shared_task(name="orders.deliver_due_orders")
 def deliver_due_orders() -> int:
-    return services.orders_deliver_due()
+    return sweeps.orders_deliver_due()
 
 
 @shared_task(name="orders.redrive_stuck_payments")
 def redrive_stuck_payments() -> int:
-    return len(services.orders_redrive_stuck_payments())
+    # Both are calls to Payments whose outcome Orders is still waiting for.
+    payments = sweeps.orders_redrive_stuck_payments()
+    refunds = sweeps.orders_redrive_stuck_refunds()
+    return len(payments) + len(refunds)
+
+
+@shared_task(name="orders.delete_expired_idempotency_keys")
+def delete_expired_idempotency_keys() -> int:
+    return idempotency.idempotency_keys_delete_expired()

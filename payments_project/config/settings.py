@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -14,6 +16,9 @@ SECRET_KEY = env_secret(
 )
 # Off by default even locally: every error stays a JSON body, never a debug page.
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if DEBUG and not IS_LOCAL:
+    # Debug pages show tracebacks and settings to whoever gets one: never outside a local run.
+    raise ImproperlyConfigured("DJANGO_DEBUG can only be on when DJANGO_ENV is 'local'")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -29,6 +34,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -71,7 +77,8 @@ STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Fractions as Decimal, no NaN/Infinity, at most 32 levels of nesting (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.ApiJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
@@ -79,6 +86,10 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
+# A body over this is refused with a 413 before it is read (config/middleware.py); Django's own
+# cap on request.body, for a body that came without a Content-Length, is the same number.
+API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 # --- payment processing (mocked) ------------------------------------------------------------
 # The mocked auth detail Orders sends as "Authorization: Bearer <token>".

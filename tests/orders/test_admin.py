@@ -143,7 +143,11 @@ def test_health_ready_checks_the_database_and_the_broker(client, path):
     response = client.get(path)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": True, "broker": True}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": True, "broker": True},
+        "stuck": {"awaitingPayment": 0, "awaitingRefund": 0},
+    }
 
 
 def test_health_ready_answers_503_when_the_broker_is_unreachable(client, celery_eager):

@@ -16,7 +16,7 @@ from helpers import (
 )
 from rest_framework.test import APIClient
 
-from orders import services
+from orders import services, sweeps
 from orders.exceptions import IllegalTransition
 from orders.models import Order, OrderState, OrderStateChange
 
@@ -133,9 +133,7 @@ def test_orders_deliver_due_from_several_workers_delivers_each_order_once(make_o
     past = timezone.now() - timedelta(seconds=settings.ORDERS_DELIVERY_DELAY_SECONDS + 5)
     Order.objects.update(state_changed_at=past)
 
-    outcomes = run_in_threads(
-        *(lambda: services.orders_deliver_due(batch_size=5) for _ in range(3))
-    )
+    outcomes = run_in_threads(*(lambda: sweeps.orders_deliver_due(batch_size=5) for _ in range(3)))
 
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
     assert sum(outcomes) == len(due)

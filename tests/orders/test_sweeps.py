@@ -9,7 +9,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from config.celery_app import app
-from orders import services
+from orders import services, sweeps
 from orders.models import Order, OrderState
 from orders.tasks import deliver_due_orders
 
@@ -28,10 +28,10 @@ def test_orders_deliver_due_waits_for_the_delivery_delay(make_order):
     order = make_order(state=OrderState.CONFIRMED)
     confirmed_at = order.state_changed_at
 
-    assert services.orders_deliver_due(now=confirmed_at + DELAY - timedelta(microseconds=1)) == 0
+    assert sweeps.orders_deliver_due(now=confirmed_at + DELAY - timedelta(microseconds=1)) == 0
     assert Order.objects.get(pk=order.pk).state == OrderState.CONFIRMED
 
-    assert services.orders_deliver_due(now=confirmed_at + DELAY) == 1
+    assert sweeps.orders_deliver_due(now=confirmed_at + DELAY) == 1
     assert Order.objects.get(pk=order.pk).state == OrderState.DELIVERED
 
 
@@ -39,18 +39,18 @@ def test_orders_deliver_due_uses_the_configured_delay(make_order, settings):
     settings.ORDERS_DELIVERY_DELAY_SECONDS = 60
     order = confirmed_since(make_order, timedelta(seconds=30))
 
-    assert services.orders_deliver_due() == 0
+    assert sweeps.orders_deliver_due() == 0
     Order.objects.filter(pk=order.pk).update(
         state_changed_at=timezone.now() - timedelta(seconds=61)
     )
-    assert services.orders_deliver_due() == 1
+    assert sweeps.orders_deliver_due() == 1
 
 
 def test_orders_deliver_due_delivers_once_when_run_twice(make_order):
     order = confirmed_since(make_order, DELAY + timedelta(seconds=1))
 
-    assert services.orders_deliver_due() == 1
-    assert services.orders_deliver_due() == 0
+    assert sweeps.orders_deliver_due() == 1
+    assert sweeps.orders_deliver_due() == 0
 
     delivered = Order.objects.get(pk=order.pk)
     assert delivered.state == OrderState.DELIVERED
@@ -69,7 +69,7 @@ def test_orders_deliver_due_never_touches_created_or_cancelled_orders(make_order
     others = [created, cancelled_from_created, cancelled_from_confirmed]
     Order.objects.update(state_changed_at=long_ago)
 
-    assert services.orders_deliver_due() == 0
+    assert sweeps.orders_deliver_due() == 0
 
     states = {order.number: Order.objects.get(pk=order.pk).state for order in others}
     assert states == {
@@ -84,7 +84,7 @@ def test_orders_deliver_due_works_through_every_batch(make_order):
     due = [confirmed_since(make_order, DELAY * 2) for _ in range(7)]
     not_yet = make_order(state=OrderState.CONFIRMED)
 
-    assert services.orders_deliver_due(batch_size=3) == 7
+    assert sweeps.orders_deliver_due(batch_size=3) == 7
 
     for order in due:
         assert Order.objects.get(pk=order.pk).state == OrderState.DELIVERED
@@ -96,7 +96,7 @@ def test_orders_deliver_due_uses_the_configured_batch_size(make_order, settings)
     settings.ORDERS_SWEEP_BATCH_SIZE = 2
     due = [confirmed_since(make_order, DELAY * 2) for _ in range(5)]
 
-    assert services.orders_deliver_due() == 5
+    assert sweeps.orders_deliver_due() == 5
     assert {Order.objects.get(pk=order.pk).state for order in due} == {OrderState.DELIVERED}
 
 
@@ -114,7 +114,7 @@ def test_deliver_due_orders_task_runs_the_sweep(make_order):
 
 def test_cancel_after_delivery_is_refused(make_order, api_client):
     order = confirmed_since(make_order, DELAY + timedelta(seconds=1))
-    services.orders_deliver_due()
+    sweeps.orders_deliver_due()
 
     response = api_client.put(f"/order/cancel/{order.number}")
 
@@ -132,6 +132,10 @@ EXPECTED_ENTRIES = {
     "orders.redrive-stuck-payments": (
         "orders.redrive_stuck_payments",
         settings.ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS,
+    ),
+    "orders.delete-expired-idempotency-keys": (
+        "orders.delete_expired_idempotency_keys",
+        settings.ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS,
     ),
 }
 
@@ -177,4 +181,4 @@ def test_beat_schedule_setup_updates_an_entry_changed_by_hand():
     periodic = PeriodicTask.objects.get(name="orders.deliver-due-orders")
     assert periodic.task == "orders.deliver_due_orders"
     assert periodic.expire_seconds is not None
-    assert PeriodicTask.objects.filter(name__startswith="orders.").count() == 2
+    assert PeriodicTask.objects.filter(name__startswith="orders.").count() == len(EXPECTED_ENTRIES)

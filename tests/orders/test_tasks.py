@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from helpers import payment_body
 
-from orders import services
+from orders import services, sweeps
 from orders.clients import payments_client
 from orders.exceptions import PaymentRejected, PaymentsUnavailable
 from orders.models import Order, OrderState
@@ -232,7 +232,7 @@ def test_redrive_gives_every_stuck_order_a_turn(make_order, http, settings):
     for age, order in enumerate(orders):
         wait_since(order, settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS + 100 - age)
 
-    picked = [services.orders_redrive_stuck_payments() for _ in range(3)]
+    picked = [sweeps.orders_redrive_stuck_payments() for _ in range(3)]
 
     assert picked == [
         [orders[0].number, orders[1].number],
