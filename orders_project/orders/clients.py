@@ -14,7 +14,8 @@ from orders.exceptions import NothingToRefund, PaymentRejected, PaymentsUnavaila
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
-PAYMENT_OUTCOMES = frozenset({"confirmed", "declined"})
+# "refunded": a replay for an order whose charge was already given back.
+PAYMENT_OUTCOMES = frozenset({"confirmed", "declined", "refunded"})
 MAX_TRANSACTION_ID_LENGTH = 64  # a UUID is 36; the id goes into a 200-character history reason
 # The refusals of a refund that mean "nothing was charged": final answers, not errors. Any other
 # 404 or 409 (say, a Payments without the refund route yet) stays a PaymentRejected.

@@ -142,7 +142,13 @@ def order_request_payment(*, order_number: str) -> None:
     )
 
 
-PAYMENT_STATUS_TO_STATE = {"confirmed": OrderState.CONFIRMED, "declined": OrderState.CANCELLED}
+PAYMENT_STATUS_TO_STATE = {
+    "confirmed": OrderState.CONFIRMED,
+    "declined": OrderState.CANCELLED,
+    # Only a replay can answer this (the order was cancelled and refunded since): nothing is
+    # charged, so the order cannot be confirmed; it is noted like any late result.
+    "refunded": OrderState.CANCELLED,
+}
 
 
 def order_apply_payment_result(

@@ -49,6 +49,21 @@ def test_request_payment_declined_cancels_the_order(make_order, http, payment_ur
     assert order.history.filter(from_state="created", to_state="cancelled").count() == 1
 
 
+def test_request_payment_refunded_replay_cancels_without_a_new_refund(
+    make_order, http, payment_url, django_capture_on_commit_callbacks
+):
+    order = make_order()
+    http.add("POST", payment_url, json=payment_body(order.number, "refunded"), status=200)
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        request_payment.delay(order.number)
+
+    assert state_of(order) == OrderState.CANCELLED
+    assert Order.objects.get(pk=order.pk).refund_requested_at is None
+    assert queued == []  # nothing charged: no refund task
+    assert len(http.calls) == 1
+
+
 def test_request_payment_sends_the_order_and_the_service_token(make_order, http, payment_url):
     order = make_order(name="Ada", address="1 Loop Road", price=Decimal("12.5"))
     http.add("POST", payment_url, json=payment_body(order.number), status=201)
