@@ -95,6 +95,18 @@ def test_scenario_confirmed_order_can_be_cancelled_once(stack):
     again = requests.put(f"{stack.orders_url}/order/cancel/{number}/", timeout=5)
     assert again.status_code == 409
     assert again.json()["code"] == "illegal_transition"
+
+    # The customer does not stay charged: Orders asks Payments for the refund.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        payments = all_pages(f"{stack.payments_url}/payment/")
+        (payment,) = [p for p in payments if p["orderNumber"] == number]
+        if payment["status"] == "refunded":
+            break
+        time.sleep(0.2)
+    assert payment["status"] == "refunded", payment
+    history = requests.get(f"{stack.orders_url}/order/{number}", timeout=5).json()["history"]
+    assert history[-1]["reason"].startswith("payment refunded")
     # The delivery sweep must leave it alone.
     time.sleep(stack.delivery_delay + 2)
     assert (
