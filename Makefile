@@ -100,6 +100,12 @@ k8s-check: install ## render the Kubernetes manifests (base and overlays) and va
 	$(VENV)/bin/kubernetes-validate --strict --quiet "$$out"/*.yaml; \
 	echo "Kubernetes manifests are valid"
 
+.PHONY: postman
+postman: install ## check the Postman collection against docs/openapi, then run it with newman on a fresh stack
+	test -x node_modules/.bin/newman || npm ci --no-audit --no-fund
+	$(PY) -m pytest -c pyproject.toml tests/postman
+	$(PY) tests/postman/run_newman.py
+
 .PHONY: lock
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv
 	rm -rf /tmp/orders-lock && $(PYTHON) -m venv /tmp/orders-lock
