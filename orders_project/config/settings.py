@@ -30,11 +30,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's JS and CSS, served with the static files: /docs needs no CDN.
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "orders",
 ]
 
 MIDDLEWARE = [
+    # Outermost: every log line of the request carries its id, every answer is counted and timed.
+    "config.request_id.RequestIdMiddleware",
+    "config.metrics.MetricsMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -83,6 +89,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
@@ -90,6 +97,24 @@ REST_FRAMEWORK = {
 # cap on request.body, for a body that came without a Content-Length, is the same number.
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# The OpenAPI schema at /schema and Swagger UI at /docs (config/openapi.py, docs/openapi/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Orders API",
+    "DESCRIPTION": (
+        "Takes orders and tracks their state: created, confirmed, delivered or cancelled. "
+        "Every route also answers with a trailing slash."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # A CharField that refuses "" says so in the schema (minLength: 1).
+    "ENFORCE_NON_BLANK_FIELDS": True,
+    "PREPROCESSING_HOOKS": ["config.openapi.canonical_paths"],
+    "ENUM_NAME_OVERRIDES": {"OrderStateEnum": "orders.models.OrderState"},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- the order flow -------------------------------------------------------------------------
 PAYMENTS_URL = env_str("PAYMENTS_URL", "http://127.0.0.1:3000").rstrip("/")
@@ -143,6 +168,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 45
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The worker's main process serves its pool's metrics on this port (0: not served; see
+# config/celery_signals.py). Not a CELERY_ name: those are Celery's own settings.
+WORKER_METRICS_PORT = env_number("CELERY_METRICS_PORT", 0, maximum=65535)
 # Beat writes these into django-celery-beat's tables at start (update_or_create by name).
 # A sweep that could not run in time expires instead of piling up behind the next one.
 CELERY_BEAT_SCHEDULE = {
@@ -163,11 +191,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# One JSON object a line outside local runs, text locally; both with the request id (config/
+# logging.py). The worker and beat log the same way (config/celery_signals.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if IS_LOCAL else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "config.logging.JsonFormatter",
+            "service": env_str("OTEL_SERVICE_NAME", "orders"),
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # A line per task run, and per beat tick every second, would drown the order events.
     "loggers": {

@@ -1,15 +1,20 @@
 import json
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from orders import idempotency, selectors, services
+from orders.fields import VISIBLE_TEXT, PriceField, TextField
 from orders.models import Order, OrderState
 from orders.pagination import NewestFirstPagination
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"  # printable ASCII
+NOT_FOUND = error("`order_not_found`: no order has this number.")
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -20,15 +25,20 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = ["orderNumber", "name", "address", "price", "state", "createdAt", "updatedAt"]
+        read_only_fields = fields
+        ref_name = "Order"
 
 
 class OrderCollectionApi(APIView):
     """POST /order creates an order; GET /order lists them, newest first."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        address = serializers.CharField(max_length=500)
-        price = serializers.DecimalField(min_value=0, **MONEY)
+        name = TextField(max_length=200, validators=[VISIBLE_TEXT])
+        address = TextField(max_length=500, validators=[VISIBLE_TEXT])
+        price = PriceField(min_value=0, **MONEY)
+
+        class Meta:
+            ref_name = "OrderCreate"
 
         def validate_price(self, value):
             # "-0" passes min_value; store and echo it as 0.00, not "-0.00" (as Payments does).
@@ -39,7 +49,7 @@ class OrderCollectionApi(APIView):
 
         def get_fields(self):
             key = serializers.RegexField(
-                r"^[\x20-\x7e]+$",
+                IDEMPOTENCY_KEY_PATTERN,
                 max_length=255,
                 required=False,
                 trim_whitespace=False,
@@ -48,8 +58,46 @@ class OrderCollectionApi(APIView):
             return {IDEMPOTENCY_KEY: key}
 
     class FilterSerializer(serializers.Serializer):
-        state = serializers.ChoiceField(choices=OrderState.choices, required=False)
+        state = serializers.ChoiceField(
+            choices=OrderState.choices, required=False, help_text="Only the orders in this state."
+        )
 
+    # Not used by APIView itself: get() paginates with it, and the schema reads it from here.
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(
+        operation_id="order_create",
+        description="Creates an order in state `created`; its payment is requested at once.",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY,
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "pattern": IDEMPOTENCY_KEY_PATTERN,
+                },
+                OpenApiParameter.HEADER,
+                description=(
+                    "Makes a retry safe: the same key and body again get the first answer "
+                    "(with `Idempotent-Replayed: true`) instead of a second order. A UUID."
+                ),
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                {"type": "string", "enum": ["true"]},
+                OpenApiParameter.HEADER,
+                description="Set when this is the stored answer to an earlier request.",
+                response=[201],
+            ),
+        ],
+        responses={
+            201: OrderOutputSerializer,
+            **BODY_ERRORS,
+            409: error("`idempotency_key_reused`: this key came with another body before."),
+        },
+    )
     def post(self, request):
         raw_key = request.headers.get(IDEMPOTENCY_KEY)
         headers = self.HeaderSerializer(data={} if raw_key is None else {IDEMPOTENCY_KEY: raw_key})
@@ -72,10 +120,21 @@ class OrderCollectionApi(APIView):
             headers={"Idempotent-Replayed": "true"} if replayed else None,
         )
 
+    @extend_schema(
+        operation_id="order_list",
+        description="Every order, newest first; follow `next` for the next page.",
+        parameters=[FilterSerializer],
+        responses={
+            200: OrderOutputSerializer(many=True),
+            400: error("`invalid`: an unknown `state`, or a `pageSize` that is not 1 or more."),
+            404: error("`not_found`: the cursor is not one this list handed out."),
+        },
+    )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF would take "?state=" for no filter at all.
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.order_list(**filters.validated_data), request)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
@@ -83,9 +142,18 @@ class OrderCollectionApi(APIView):
 class OrderStatusApi(APIView):
     class OutputSerializer(serializers.Serializer):
         orderNumber = serializers.CharField(source="number")
-        state = serializers.CharField()
+        state = serializers.ChoiceField(choices=OrderState.choices)
         updatedAt = serializers.DateTimeField(source="updated_at")
 
+        class Meta:
+            ref_name = "OrderStatus"
+
+    @extend_schema(
+        operation_id="order_status",
+        description="The state of an order and when it was entered.",
+        parameters=[ORDER_NUMBER],
+        responses={200: OutputSerializer, 404: NOT_FOUND},
+    )
     def get(self, request, order_number: str):
         order = selectors.order_get(order_number=order_number)
         return Response(self.OutputSerializer(order).data)
@@ -95,24 +163,52 @@ class OrderDetailApi(APIView):
     class OutputSerializer(OrderOutputSerializer):
         class HistorySerializer(serializers.Serializer):
             # "from" is a Python keyword: declared in the fields mapping below.
-            to = serializers.CharField(source="to_state")
+            to = serializers.ChoiceField(choices=OrderState.choices, source="to_state")
             at = serializers.DateTimeField(source="created_at")
             reason = serializers.CharField()
 
+            class Meta:
+                ref_name = "OrderStateChange"
+
             def get_fields(self):
-                return {"from": serializers.CharField(source="from_state"), **super().get_fields()}
+                # null on the first row: an order comes from no previous state.
+                from_state = serializers.ChoiceField(
+                    choices=OrderState.choices, source="from_state", allow_null=True
+                )
+                return {"from": from_state, **super().get_fields()}
 
         history = HistorySerializer(many=True)
 
         class Meta(OrderOutputSerializer.Meta):
             fields = [*OrderOutputSerializer.Meta.fields, "history"]
+            ref_name = "OrderDetail"
 
+    @extend_schema(
+        operation_id="order_detail",
+        description="An order with its whole state history, oldest change first.",
+        parameters=[ORDER_NUMBER],
+        responses={200: OutputSerializer, 404: NOT_FOUND},
+    )
     def get(self, request, order_number: str):
         order = selectors.order_get_with_history(order_number=order_number)
         return Response(self.OutputSerializer(order).data)
 
 
 class OrderCancelApi(APIView):
+    @extend_schema(
+        operation_id="order_cancel",
+        description=(
+            "Cancels an order that is `created` or `confirmed`; a charged one is refunded. "
+            "Reads no body."
+        ),
+        parameters=[ORDER_NUMBER],
+        request=None,
+        responses={
+            200: OrderOutputSerializer,
+            404: NOT_FOUND,
+            409: error("`illegal_transition`: the order is already delivered or cancelled."),
+        },
+    )
     def put(self, request, order_number: str):
         order = services.order_cancel(order_number=order_number)
         return Response(OrderOutputSerializer(order).data)

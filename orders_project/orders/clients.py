@@ -3,13 +3,17 @@ failures turned into PaymentsUnavailable (retried by the task) or PaymentRejecte
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 import requests
 from django.conf import settings
 
+from config.request_id import HEADER as REQUEST_ID_HEADER
+from config.request_id import request_id
 from orders.exceptions import NothingToRefund, PaymentRejected, PaymentsUnavailable
+from orders.metrics import PAYMENTS_CALL_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ class PaymentsClient:
             "address": address,
             "price": str(price),
         }
-        body = self._post("/payment", payload)
+        body = self._post("/payment", payload, operation="payment")
         status, transaction_id = body.get("status"), body.get("transactionId")
         if (
             body.get("orderNumber") != order_number
@@ -69,7 +73,7 @@ class PaymentsClient:
         a call whose outcome is unknown is simply made again."""
         path = f"/payment/{order_number}/refund"
         try:
-            body = self._post(path, None)
+            body = self._post(path, None, operation="refund")
         except PaymentRejected as exc:
             if (exc.http_status, exc.payments_code) in NOTHING_TO_REFUND:
                 raise NothingToRefund(
@@ -85,12 +89,19 @@ class PaymentsClient:
             raise PaymentsUnavailable(f"Unexpected refund response for {order_number}: {body}")
         return RefundResult(order_number, transaction_id)
 
-    def _post(self, path: str, payload: dict | None) -> dict:
+    def _post(self, path: str, payload: dict | None, *, operation: str) -> dict:
+        # The id of the request (or task) on whose behalf we call: Payments logs it too.
+        headers = {REQUEST_ID_HEADER: value} if (value := request_id.get()) else None
+        started = time.perf_counter()
         try:
             # No payload: an empty body (json=None sends none).
-            response = self.session.post(self.base_url + path, json=payload, timeout=self.timeout)
+            response = self.session.post(
+                self.base_url + path, json=payload, timeout=self.timeout, headers=headers
+            )
         except requests.RequestException as exc:
+            _observe(operation, "error", started)
             raise PaymentsUnavailable(f"Payments did not answer: {exc}") from exc
+        _observe(operation, f"{response.status_code // 100}xx", started)
         if response.status_code in RETRYABLE_STATUS_CODES:
             raise PaymentsUnavailable(f"Payments answered {response.status_code}")
         try:
@@ -107,6 +118,10 @@ class PaymentsClient:
         if not isinstance(body, dict):
             raise PaymentsUnavailable(f"Payments answered {path} with a non-JSON body")
         return body
+
+
+def _observe(operation: str, result: str, started: float) -> None:
+    PAYMENTS_CALL_SECONDS.labels(operation, result).observe(time.perf_counter() - started)
 
 
 def _is_transaction_id(value) -> bool:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from orders import refunds
 from orders.clients import payments_client
 from orders.exceptions import IllegalTransition, OrderNotFound
+from orders.metrics import PAYMENT_RESULTS
 from orders.models import (
     ORDER_NUMBER_ALPHABET,
     ORDER_NUMBER_LENGTH,
@@ -155,6 +156,7 @@ def order_apply_payment_result(
     *, order_number: str, payment_status: str, transaction_id: str
 ) -> Order:
     to_state = PAYMENT_STATUS_TO_STATE[payment_status]
+    PAYMENT_RESULTS.labels(payment_status).inc()
     reason = f"payment {payment_status} ({transaction_id})"
     try:
         return order_transition(order_number=order_number, to_state=to_state, reason=reason)

@@ -5,9 +5,11 @@ from django.conf import settings
 
 from orders import idempotency, refunds, services, sweeps
 from orders.exceptions import PaymentsUnavailable
+from orders.metrics import PAYMENTS_RETRIES
 
 
 @shared_task(
+    bind=True,
     name="orders.request_payment",
     # Only "no answer / try again" is retried; a refusal (PaymentRejected) would fail again.
     autoretry_for=(PaymentsUnavailable,),
@@ -16,11 +18,13 @@ from orders.exceptions import PaymentsUnavailable
     retry_backoff_max=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
     retry_jitter=True,
 )
-def request_payment(order_number: str) -> None:
+def request_payment(self, order_number: str) -> None:
+    _count_retry(self, "payment")
     services.order_request_payment(order_number=order_number)
 
 
 @shared_task(
+    bind=True,
     name="orders.refund_payment",
     # As for the payment: only "no answer" is retried; the re-drive sweep picks up the rest.
     autoretry_for=(PaymentsUnavailable,),
@@ -29,8 +33,14 @@ def request_payment(order_number: str) -> None:
     retry_backoff_max=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
     retry_jitter=True,
 )
-def refund_payment(order_number: str) -> None:
+def refund_payment(self, order_number: str) -> None:
+    _count_retry(self, "refund")
     refunds.order_refund_payment(order_number=order_number)
+
+
+def _count_retry(task, operation: str) -> None:
+    if task.request.retries:  # this run is a retry after Payments gave no usable answer
+        PAYMENTS_RETRIES.labels(operation).inc()
 
 
 @shared_task(name="orders.deliver_due_orders")

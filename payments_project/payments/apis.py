@@ -1,11 +1,18 @@
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from payments import selectors, services
 from payments.auth import ServiceTokenAuthentication
+from payments.fields import VISIBLE_TEXT, PriceField, TextField
 from payments.models import Payment
 from payments.pagination import NewestFirstPagination
+
+ORDER_NUMBER_FORMAT = RegexValidator(r"^[a-z0-9]{8}$", "8 lowercase letters or digits.")
+UNAUTHORIZED = error("`not_authenticated` or `authentication_failed`: no or a wrong token.")
 
 
 class PaymentOutputSerializer(serializers.ModelSerializer):
@@ -14,7 +21,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
     transactionId = serializers.UUIDField(source="transaction_id")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
-    refundedAt = serializers.DateTimeField(source="refunded_at")  # null unless refunded
+    refundedAt = serializers.DateTimeField(source="refunded_at", allow_null=True)  # unless refunded
 
     class Meta:
         model = Payment
@@ -29,6 +36,8 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "updatedAt",
             "refundedAt",
         ]
+        read_only_fields = fields
+        ref_name = "Payment"
 
 
 class WritesNeedToken(permissions.BasePermission):
@@ -45,15 +54,36 @@ class PaymentCollectionApi(APIView):
     permission_classes = [WritesNeedToken]
 
     class InputSerializer(serializers.Serializer):
-        orderNumber = serializers.RegexField(r"^[a-z0-9]{8}$", max_length=8)
-        name = serializers.CharField(max_length=200)
-        address = serializers.CharField(max_length=500)
-        price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+        orderNumber = TextField(max_length=8, validators=[ORDER_NUMBER_FORMAT])
+        name = TextField(max_length=200, validators=[VISIBLE_TEXT])
+        address = TextField(max_length=500, validators=[VISIBLE_TEXT])
+        price = PriceField(max_digits=12, decimal_places=2, min_value=0)
+
+        class Meta:
+            ref_name = "PaymentCreate"
 
         def validate_price(self, value):
             # "-0" passes min_value; store and echo it as 0.00, not "-0.00".
             return abs(value)
 
+    # Not used by APIView itself: get() paginates with it, and the schema reads it from here.
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(
+        operation_id="payment_create",
+        description=(
+            "Processes the payment of an order once: the same request again answers 200 with "
+            "the stored result, never a second charge."
+        ),
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(PaymentOutputSerializer, description="Processed now."),
+            200: OpenApiResponse(PaymentOutputSerializer, description="Processed before."),
+            **BODY_ERRORS,
+            401: UNAUTHORIZED,
+            409: error("`payment_conflict`: this order was paid with another price."),
+        },
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -69,8 +99,18 @@ class PaymentCollectionApi(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
+    @extend_schema(
+        operation_id="payment_list",
+        description="Every payment, newest first. Needs no token.",
+        auth=[],
+        responses={
+            200: PaymentOutputSerializer(many=True),
+            400: error("`invalid`: a `pageSize` that is not 1 or more."),
+            404: error("`not_found`: the cursor is not one this list handed out."),
+        },
+    )
     def get(self, request):
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.payment_list(), request)
         return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
 
@@ -81,6 +121,20 @@ class PaymentRefundApi(APIView):
     authentication_classes = [ServiceTokenAuthentication]
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(
+        operation_id="payment_refund",
+        description=(
+            "Refunds the confirmed payment of an order; again, the same answer. Reads no body."
+        ),
+        parameters=[ORDER_NUMBER],
+        request=None,
+        responses={
+            200: PaymentOutputSerializer,
+            401: UNAUTHORIZED,
+            404: error("`payment_not_found`: there is no payment for this order."),
+            409: error("`payment_not_refundable`: the payment was declined."),
+        },
+    )
     def post(self, request, order_number):
         payment = services.payment_refund(order_number=order_number)
         return Response(PaymentOutputSerializer(payment).data)

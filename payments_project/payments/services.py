@@ -1,3 +1,4 @@
+import logging
 import random
 import re
 from decimal import Decimal
@@ -7,8 +8,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from payments.exceptions import PaymentConflict, PaymentNotFound, PaymentNotRefundable
+from payments.metrics import PAYMENTS
 from payments.models import Payment, PaymentStatus
 from payments.selectors import payment_find
+
+logger = logging.getLogger(__name__)
 
 
 def payment_decide() -> str:
@@ -39,6 +43,8 @@ def payment_create(
         try:
             with transaction.atomic():
                 payment.save(force_insert=True)
+            PAYMENTS.labels(payment.status).inc()
+            logger.info("payment of order %s: %s", order_number, payment.status)
             return payment, True
         except IntegrityError:
             existing = payment_find(order_number=order_number)
@@ -58,9 +64,11 @@ _ORDER_NUMBER = re.compile(r"[a-z0-9]{8}")
 def _refund_if_confirmed(*, order_number: str) -> None:
     """The compare-and-set: confirmed -> refunded in one UPDATE, so two refunds never both win."""
     now = timezone.now()
-    Payment.objects.filter(order_number=order_number, status=PaymentStatus.CONFIRMED).update(
+    if Payment.objects.filter(order_number=order_number, status=PaymentStatus.CONFIRMED).update(
         status=PaymentStatus.REFUNDED, refunded_at=now, updated_at=now
-    )
+    ):
+        PAYMENTS.labels(PaymentStatus.REFUNDED).inc()
+        logger.info("payment of order %s: refunded", order_number)
 
 
 def payment_refund(*, order_number: str) -> Payment:

@@ -1,0 +1,36 @@
+"""Serializer fields of the request bodies, strict about JSON types and described exactly in
+the OpenAPI schema. Kept identical in both projects (they never import each other)."""
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+# A text field once trimmed: not blank, no NUL (PostgreSQL cannot store it). CharField refuses
+# both already; as a pattern, the schema says so too.
+VISIBLE_TEXT = RegexValidator(
+    r"^[^\x00]*[^\s\x00][^\x00]*$", "Use at least one visible character and no NUL."
+)
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes a JSON string only: DRF's also turns 12 or 1.5 into "12", "1.5"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+            {"type": "string", "pattern": r"^\s*\+?(\d{1,10}(\.\d{0,2})?|\.\d{1,2})\s*$"},
+        ],
+        "description": "At least 0, at most two decimals: a JSON number or a decimal string.",
+        "example": "12.50",
+    }
+)
+class PriceField(serializers.DecimalField):
+    """A request's price, read exactly from a JSON number or a string (config/parsers.py).
+    The pattern is what DecimalField(max_digits=12, decimal_places=2, min_value=0) takes."""

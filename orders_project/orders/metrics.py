@@ -1,0 +1,64 @@
+"""The business metrics of Orders; the request metrics are config/metrics.py's.
+
+Counters and histograms are written where things happen (the worker, in multiprocess mode);
+the order counts are read from the database when /metrics is scraped, by OrdersCollector.
+"""
+
+import logging
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from orders import selectors
+from orders.models import OrderState
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_RESULTS = Counter(
+    "orders_payment_results_total",
+    "Payment results from Payments applied to orders, by status (confirmed, declined).",
+    ["status"],
+)
+PAYMENTS_CALL_SECONDS = Histogram(
+    "orders_payments_call_duration_seconds",
+    "Calls to Payments, by operation (payment, refund) and result (2xx, 4xx, 5xx, error).",
+    ["operation", "result"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+)
+PAYMENTS_RETRIES = Counter(
+    "orders_payments_retries_total",
+    "Payment and refund tasks run again because Payments gave no usable answer.",
+    ["operation"],
+)
+DELIVERY_LAG = Histogram(
+    "orders_delivery_lag_seconds",
+    "How long after its due time (confirmation + ORDERS_DELIVERY_DELAY_SECONDS) an order was "
+    "delivered.",
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+
+
+class OrdersCollector:
+    """Orders by state and orders stuck past their deadline, counted when /metrics is scraped:
+    one GROUP BY and two counts, however many processes serve the web."""
+
+    def collect(self):
+        try:
+            by_state = selectors.order_count_by_state()
+            stuck = selectors.orders_stuck_count()
+        except Exception:
+            # No order gauges in this scrape rather than no metrics at all.
+            logger.warning("could not count the orders for /metrics", exc_info=True)
+            return
+        states = GaugeMetricFamily("orders_in_state", "Orders in each state.", labels=["state"])
+        for state in OrderState.values:
+            states.add_metric([state], by_state.get(state, 0))
+        yield states
+        waiting = GaugeMetricFamily(
+            "orders_stuck",
+            "Orders waiting for Payments longer than ORDERS_PAYMENT_STUCK_AFTER_SECONDS.",
+            labels=["waiting_for"],
+        )
+        waiting.add_metric(["payment"], stuck["awaiting_payment"])
+        waiting.add_metric(["refund"], stuck["awaiting_refund"])
+        yield waiting

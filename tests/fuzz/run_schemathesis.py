@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Fuzz both services against their own OpenAPI schemas with schemathesis: `make fuzz`.
+
+Starts the real system with docker/run_local.py the way the end-to-end suite does (free ports,
+temporary var dirs, fresh PostgreSQL databases when ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL
+are set), then runs `st run` against each service's served /schema with every check: no 5xx,
+every status, header, content type and body as documented, invalid input refused and valid
+input accepted. Bounded by --max-examples per operation and a fixed seed, so a run takes a few
+minutes and a failure reproduces (FUZZ_EXAMPLES and FUZZ_SEED change both). Exits non-zero if
+any check failed for either service. Only failures that gunicorn's own 414 caused (a request line
+over 4094 bytes, refused before the API sees it) are dropped: see schemathesis_hooks.py.
+
+A script, not a pytest module: pytest never collects it (see tests/e2e for the suites).
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+# The end-to-end suite's own helpers: the same ports, databases and readiness wait.
+from conftest import _free_port, _fresh_postgres_database, _wait_ready  # noqa: E402
+
+TOKEN = "fuzz-payments-token"
+SCHEMATHESIS = Path(sys.executable).with_name("st")
+HOOKS = Path(__file__).resolve().with_name("schemathesis_hooks.py")
+
+
+def log(message: str) -> None:
+    print(f"[fuzz] {message}", file=sys.stderr, flush=True)
+
+
+def schemathesis(name: str, base_url: str, args: argparse.Namespace, workdir: Path) -> int:
+    command = [
+        str(SCHEMATHESIS),
+        "run",
+        f"{base_url}/schema",
+        "--url",
+        base_url,
+        "--checks",
+        "all",
+        "--max-examples",
+        str(args.max_examples),
+        "--seed",
+        str(args.seed),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "10",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report",
+        "junit,ndjson",
+        "--report-junit-path",
+        str(args.report_dir / f"{name}.junit.xml"),
+        "--report-ndjson-path",
+        str(args.report_dir / f"{name}.ndjson"),
+    ]
+    if name == "payments":
+        command += ["--header", f"Authorization: Bearer {TOKEN}"]
+    log(f"{name}: {' '.join(command)}")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(HOOKS.parent),
+        "SCHEMATHESIS_HOOKS": HOOKS.stem,
+    }
+    code = subprocess.run(command, cwd=workdir, env=env, check=False).returncode
+    print_check_counts(name, args.report_dir / f"{name}.ndjson")
+    return code
+
+
+def print_check_counts(name: str, events_path: Path) -> None:
+    """How many responses each check judged, and how: schemathesis' summary only lists failures."""
+    if not events_path.exists():
+        return
+    counts: dict[str, Counter] = {}
+    for line in events_path.read_text().splitlines():
+        scenario = json.loads(line).get("ScenarioFinished")
+        for results in (scenario or {}).get("recorder", {}).get("checks", {}).values():
+            for result in results:
+                counts.setdefault(result["name"], Counter())[result["status"]] += 1
+    print(f"\n{name}: responses judged by each check", file=sys.stderr)
+    for check, by_status in sorted(counts.items()):
+        detail = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+        print(f"  {check:<30} {detail}", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--max-examples", type=int, default=int(os.environ.get("FUZZ_EXAMPLES", 100))
+    )
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", 20240601)))
+    parser.add_argument("--report-dir", type=Path, default=ROOT / "artifacts" / "fuzz")
+    parser.add_argument("--service", choices=["orders", "payments"], action="append")
+    args = parser.parse_args()
+    args.report_dir = args.report_dir.resolve()
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuzz-")))
+        orders_db = stack.enter_context(
+            _fresh_postgres_database(os.environ.get("ORDERS_DATABASE_URL"))
+        )
+        payments_db = stack.enter_context(
+            _fresh_postgres_database(os.environ.get("PAYMENTS_DATABASE_URL"))
+        )
+        log_path = tmp / "stack.log"
+        log_file = stack.enter_context(log_path.open("w"))
+        orders_port, payments_port = _free_port(), _free_port()
+        env = {
+            **os.environ,
+            "DJANGO_ENV": "local",
+            "ORDERS_VAR_DIR": str(tmp / "orders"),
+            "PAYMENTS_VAR_DIR": str(tmp / "payments"),
+            "PAYMENTS_API_TOKEN": TOKEN,
+        }
+        for key, value in (
+            ("ORDERS_DATABASE_URL", orders_db),
+            ("PAYMENTS_DATABASE_URL", payments_db),
+        ):
+            if value:
+                env[key] = value
+        launcher = subprocess.Popen(
+            [
+                sys.executable,
+                "docker/run_local.py",
+                "--orders-port",
+                str(orders_port),
+                "--payments-port",
+                str(payments_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        urls = {
+            "orders": f"http://127.0.0.1:{orders_port}",
+            "payments": f"http://127.0.0.1:{payments_port}",
+        }
+        results = {}
+        try:
+            _wait_ready([urls["payments"], urls["orders"]], launcher, log_path)
+            for name in args.service or ["orders", "payments"]:
+                results[name] = schemathesis(name, urls[name], args, tmp)
+        finally:
+            # What Ctrl-C does in `make run`: everything stops, cleanly, with exit code 0. A
+            # process that died during the run (a worker crash) shows here.
+            launcher.send_signal(signal.SIGINT)
+            try:
+                launcher.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+                launcher.wait()
+            text = log_path.read_text()
+            if any(results.values()) or launcher.returncode or not results:
+                log(f"the stack's log has {text.count('Traceback')} tracebacks; its end:")
+                print(text[-4000:], file=sys.stderr)
+
+    for name, code in results.items():
+        log(f"{name}: {'passed' if code == 0 else f'FAILED (schemathesis exited {code})'}")
+    if launcher.returncode:
+        log(f"FAILED: the launcher stopped with {launcher.returncode}")
+    log(f"reports (JUnit, NDJSON events) in {args.report_dir}")
+    return 0 if results and not any(results.values()) and not launcher.returncode else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""One trace from POST /order through the payment task and the call to Payments to the state
+update, with the instrumentation set up against an in-memory exporter."""
+
+import pytest
+from broker import memory_broker, run_as_worker
+from django.db import connection
+from helpers import payment_echo
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from config import tracing
+from orders.models import Order, OrderState
+from orders.tasks import request_payment
+
+# The state update must run on a connection opened after instrumenting: transactional tests,
+# whose connection can be closed and opened again.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORDER = {"name": "Ada", "address": "1 Loop Road", "price": "12.50"}
+STATE_UPDATE = 'UPDATE "orders_order" SET "state"'
+
+
+@pytest.fixture(scope="module")
+def provider():
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.instrument(provider, django=True, celery=True)
+    yield provider, exporter
+    tracing.uninstrument()
+
+
+@pytest.fixture
+def spans(provider):
+    """The finished spans of this test, by name."""
+    _, exporter = provider
+    exporter.clear()
+    connection.close()  # the next query opens a connection through the instrumented driver
+    yield exporter.get_finished_spans
+    connection.close()
+
+
+def statement(span) -> str:
+    return span.attributes.get("db.statement") or span.attributes.get("db.query.text") or ""
+
+
+def ancestors(span, finished) -> list[int]:
+    """The span ids above `span`, nearest first."""
+    by_id = {s.context.span_id: s for s in finished}
+    chain = []
+    while span.parent is not None and span.parent.span_id in by_id:
+        span = by_id[span.parent.span_id]
+        chain.append(span.context.span_id)
+    return chain
+
+
+def traceparent_ids(request) -> tuple[int, int]:
+    version, trace_id, span_id, flags = request.headers["traceparent"].split("-")
+    assert version == "00"
+    assert int(flags, 16) & 1  # sampled
+    return int(trace_id, 16), int(span_id, 16)
+
+
+def test_tracing_post_order_links_task_payment_call_and_state_update(
+    spans, api_client, http, payment_url
+):
+    """The task is queued on commit inside the request, as in production, and runs eagerly."""
+    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+
+    response = api_client.post("/order", ORDER, format="json")
+
+    assert response.status_code == 201
+    assert Order.objects.get(number=response.json()["orderNumber"]).state == OrderState.CONFIRMED
+    finished = spans()
+    [server] = [s for s in finished if s.kind == SpanKind.SERVER]
+    [task] = [s for s in finished if s.name == "run/orders.request_payment"]
+    [call] = [s for s in finished if s.kind == SpanKind.CLIENT and s.name.startswith("POST")]
+    [update] = [s for s in finished if statement(s).startswith(STATE_UPDATE)]
+    trace_id = server.context.trace_id
+    assert traceparent_ids(http.calls[0].request) == (trace_id, call.context.span_id)
+    assert {task.context.trace_id, call.context.trace_id, update.context.trace_id} == {trace_id}
+    assert server.context.span_id in ancestors(task, finished)
+    assert task.context.span_id in ancestors(call, finished)
+    assert task.context.span_id in ancestors(update, finished)
+
+
+def test_tracing_context_travels_in_the_task_headers(provider, spans, http, payment_url):
+    """Published by the web, run by a worker: only the message's headers carry the trace."""
+    tracer_provider, _ = provider
+    order = Order.objects.create(number="trace001", name="Ada", address="1 Loop", price="12.50")
+    http.add_callback("POST", payment_url, callback=payment_echo("declined"))
+
+    with memory_broker() as publish:
+        with tracer_provider.get_tracer("test").start_as_current_span("POST /order") as web:
+            message = publish(request_payment, order.number)
+        run_as_worker(message)
+
+    order.refresh_from_db()
+    assert order.state == OrderState.CANCELLED
+    trace_id = web.get_span_context().trace_id
+    assert message.headers["traceparent"].startswith(f"00-{trace_id:032x}-")
+    finished = spans()
+    [producer] = [s for s in finished if s.kind == SpanKind.PRODUCER]
+    [task] = [s for s in finished if s.name == "run/orders.request_payment"]
+    [update] = [s for s in finished if statement(s).startswith(STATE_UPDATE)]
+    assert ancestors(task, finished) == [producer.context.span_id, web.get_span_context().span_id]
+    assert traceparent_ids(http.calls[0].request)[0] == trace_id
+    assert task.context.span_id in ancestors(update, finished)
+
+
+def test_tracing_is_off_without_an_otlp_endpoint(monkeypatch):
+    for name in tracing.ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert tracing.setup_tracing(default_service="orders") is False
+
+
+def test_tracing_service_name_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    assert tracing.service_name("orders-worker") == "orders-worker"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "orders-eu")
+    assert tracing.service_name("orders-worker") == "orders-eu"
