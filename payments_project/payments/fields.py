@@ -5,10 +5,18 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+# What str.strip() removes, which DRF trims. Spelled out because "\s" differs between regex
+# engines: Python's counts \x1c-\x1f and \x85 as space, Unicode's White_Space (the schema's
+# validators) does not, and the schema must reject exactly what the server rejects.
+PYTHON_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
 # A text field once trimmed: not blank, no NUL (PostgreSQL cannot store it). CharField refuses
 # both already; as a pattern, the schema says so too.
 VISIBLE_TEXT = RegexValidator(
-    r"^[^\x00]*[^\s\x00][^\x00]*$", "Use at least one visible character and no NUL."
+    rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$",
+    "Use at least one visible character and no NUL.",
 )
 
 
@@ -25,7 +33,11 @@ class TextField(serializers.CharField):
     {
         "oneOf": [
             {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
-            {"type": "string", "pattern": r"^\s*\+?(\d{1,10}(\.\d{0,2})?|\.\d{1,2})\s*$"},
+            {
+                "type": "string",
+                "pattern": rf"^[{PYTHON_WHITESPACE}]*\+?(\d{{1,10}}(\.\d{{0,2}})?|\.\d{{1,2}})"
+                rf"[{PYTHON_WHITESPACE}]*$",
+            },
         ],
         "description": "At least 0, at most two decimals: a JSON number or a decimal string.",
         "example": "12.50",

@@ -5,6 +5,7 @@ from the service's own static files."""
 import json
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 import yaml
 from django.core.management import call_command
@@ -122,3 +123,24 @@ def test_health_refuses_a_method_other_than_get(api_client, path):
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+PYTHON_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+
+
+@pytest.mark.parametrize("blank", ["\x1c \t\n\x0b", "\x85", "\u3000 ", PYTHON_SPACES])
+def test_openapi_text_pattern_rejects_what_the_server_trims_to_blank(api_client, blank):
+    """The schema's validators read "\\s" as Unicode White_Space, which lacks \\x1c-\\x1f and
+    \\x85 that Python strips: the pattern spells the set out, so both refuse the same text."""
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    address = schema["components"]["schemas"]["OrderCreate"]["properties"]["address"]
+    validator = jsonschema_rs.validator_for({"type": "string", "pattern": address["pattern"]})
+
+    response = api_client.post(
+        "/order", {"name": "Ada", "address": blank, "price": "1.00"}, format="json"
+    )
+
+    assert not validator.is_valid(blank)
+    assert validator.is_valid(f"{blank}x{blank}")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["address"]
