@@ -1,6 +1,5 @@
 """Compensation: a cancelled order that was charged gets its payment back from Payments."""
 
-import functools
 import logging
 
 from django.db import transaction
@@ -25,7 +24,8 @@ def order_refund_request(*, order: Order, queue: bool) -> None:
         refund_requested_at=now, refund_queued_at=now
     )
     if queue and this_order.filter(refunded_at__isnull=True).update(refund_queued_at=now):
-        transaction.on_commit(functools.partial(refund_payment.delay, order.number))
+        # robust: with the broker down the cancel still stands; the re-drive queues the refund.
+        transaction.on_commit(lambda number=order.number: refund_payment.delay(number), robust=True)
 
 
 NOTHING_CHARGED = {

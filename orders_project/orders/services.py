@@ -1,6 +1,5 @@
 """The life of an order: creation, state transitions, the payment and its result."""
 
-import functools
 import logging
 import secrets
 from decimal import Decimal
@@ -58,7 +57,12 @@ def order_create(*, name: str, address: str, price: Decimal) -> Order:
                     reason="order created",
                     created_at=now,
                 )
-                transaction.on_commit(functools.partial(request_payment.delay, order.number))
+                # robust: with the broker down the order still stands (and the client gets its
+                # 201); the re-drive sweep queues the payment later. A lambda, not a partial:
+                # Django names the failed callback by its __qualname__.
+                transaction.on_commit(
+                    lambda number=order.number: request_payment.delay(number), robust=True
+                )
             logger.info("order %s: created", order.number)
             return order
         except IntegrityError:

@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -31,6 +32,16 @@ class RequestTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database dropped or refused the connection (restart, failover, pool exhausted): a
+    503 the client may retry, not a 500. Django reconnects on the next request."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "The service is briefly unavailable; retry shortly."
+    wait = 1
+
+
 def error_body(code: str, message: str, errors: dict | None = None) -> dict:
     return {"code": code, "message": message, "errors": errors or {}}
 
@@ -55,6 +66,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = RequestTooLarge(too_large_message())
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django logs it and handler500 answers with a JSON 500
 

