@@ -30,6 +30,13 @@ install: $(VENV)/.installed ## create .venv and install the pinned requirements
 run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it)
 	$(PY) docker/run_local.py
 
+.PHONY: run-prod
+run-prod: install ## the same processes on real PostgreSQL and Redis (needs ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, REDIS_URL)
+	@for var in ORDERS_DATABASE_URL PAYMENTS_DATABASE_URL REDIS_URL; do \
+	  [ -n "$${!var}" ] || { echo "run-prod: set $$var (see README, Settings)" >&2; exit 2; }; \
+	done
+	$(PY) docker/run_local.py
+
 .PHONY: migrate
 migrate: install ## apply both projects' migrations
 	./manage_all.sh migrate --noinput
