@@ -42,7 +42,7 @@ migrate: install ## apply both projects' migrations
 	./manage_all.sh migrate --noinput
 
 .PHONY: admin
-admin: install ## create or reset the local admin user of both services (admin / $$ADMIN_PASSWORD, default "admin")
+admin: install ## create or reset the local admin user of both services (user admin, password ADMIN_PASSWORD or "admin")
 	ADMIN_PASSWORD="$${ADMIN_PASSWORD:-admin}" ./manage_all.sh shell -c "$$ENSURE_ADMIN"
 
 # Local runs only: in Docker or production, `python manage.py createsuperuser` asks for a password.
