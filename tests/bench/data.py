@@ -1,0 +1,164 @@
+"""What `make bench` reads and writes directly, beside the API: seed rows, samples of order
+numbers, the broker's queue, and the timestamps of the end-to-end orders."""
+
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+from psycopg import sql
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# Seeded order k gets the base-36 digits of (k * STRIDE) mod 36^8: a bijection (STRIDE is
+# prime, so coprime with 36^8), hence unique numbers, spread over the whole key space the way
+# the API's random numbers are (an index filled in order would be unrealistically dense).
+STRIDE = 1_000_000_007
+KEY_SPACE = 36**8
+
+SEED_SQL = """
+INSERT INTO {table}
+    (number, name, address, price, state,
+     state_changed_at, payment_requested_at, created_at, updated_at)
+SELECT
+    substr(%(a)s, (k %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 36 %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 1296 %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 46656 %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 1679616 %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 60466176 %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 2176782336 %% 36)::int + 1, 1)
+    || substr(%(a)s, (k / 78364164096 %% 36)::int + 1, 1),
+    'Seeded Customer', '2 Seed Lane, Springfield', (i %% 10000) / 100.0,
+    CASE WHEN i %% 5 = 0 THEN 'cancelled' ELSE 'delivered' END,
+    now() - interval '30 days', now() - interval '30 days',
+    now() - interval '30 days', now() - interval '30 days'
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i,
+     LATERAL (SELECT (i * %(stride)s::bigint) %% %(space)s::bigint AS k) AS key
+ON CONFLICT (number) DO NOTHING
+"""
+
+E2E_SQL = """
+SELECT o.number, o.state, o.created_at, pay.to_state, pay.created_at, dlv.created_at
+FROM orders_order o
+LEFT JOIN orders_orderstatechange pay
+    ON pay.order_id = o.id AND pay.from_state = 'created'
+    AND pay.to_state IN ('confirmed', 'cancelled')
+LEFT JOIN orders_orderstatechange dlv
+    ON dlv.order_id = o.id AND dlv.to_state = 'delivered'
+WHERE o.number = ANY(%s)
+"""
+
+
+class Database:
+    """The Orders database. For the growth measure it holds a second orders table, `bench_big`
+    (a LIKE copy: same columns, indexes and constraints), swapped in for orders_order by
+    renaming, so that runs on 10 thousand and on 1 million orders can alternate."""
+
+    BIG = "bench_big"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.big_is_live = False
+
+    def _connect(self):
+        return psycopg.connect(self.url, autocommit=True)
+
+    def count(self, table: str = "orders_order") -> int:
+        with self._connect() as conn:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            return conn.execute(query).fetchone()[0]
+
+    def seed(self, table: str, total: int) -> tuple[int, float]:
+        """Fill `table` up to `total` rows with delivered and cancelled orders (the sweeps
+        leave them alone), then VACUUM ANALYZE it as autovacuum would, and CHECKPOINT. Returns
+        the rows added and the seconds it took."""
+        started = time.monotonic()
+        added, first = 0, 1
+        with self._connect() as conn:
+            if table == self.BIG:
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (LIKE orders_order INCLUDING ALL)"
+                    ).format(sql.Identifier(table))
+                )
+            query = sql.SQL(SEED_SQL).format(table=sql.Identifier(table))
+            while (missing := total - self.count(table)) > 0:
+                params = {
+                    "a": ALPHABET,
+                    "first": first,
+                    "last": first + missing - 1,
+                    "stride": STRIDE,
+                    "space": KEY_SPACE,
+                }
+                added += conn.execute(query, params).rowcount
+                first += missing
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+            # Write the seeded pages out now, not during the first measured runs.
+            conn.execute("CHECKPOINT")
+        return added, time.monotonic() - started
+
+    def use_big(self, big: bool) -> None:
+        """Make the big table (or the real one) orders_order, by renaming both in one
+        transaction. Django sends plain SQL that names the table, so its next query sees it."""
+        if big == self.big_is_live:
+            return
+        with self._connect() as conn, conn.transaction():
+            conn.execute(f"ALTER TABLE orders_order RENAME TO {self.BIG}_swap")
+            conn.execute(f"ALTER TABLE {self.BIG} RENAME TO orders_order")
+            conn.execute(f"ALTER TABLE {self.BIG}_swap RENAME TO {self.BIG}")
+        self.big_is_live = big
+
+    def drop_big(self) -> None:
+        self.use_big(False)
+        with self._connect() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {self.BIG}")
+
+    def sample_numbers(self, table: str, path: Path, count: int = 2000) -> int:
+        query = sql.SQL("SELECT number FROM {} ORDER BY random() LIMIT %s")
+        with self._connect() as conn:
+            rows = conn.execute(query.format(sql.Identifier(table)), [count]).fetchall()
+        path.write_text("".join(f"{number}\n" for (number,) in rows))
+        return len(rows)
+
+    def states(self, numbers: list[str]) -> dict[str, int]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT state, count(*) FROM orders_order WHERE number = ANY(%s) GROUP BY state",
+                [numbers],
+            ).fetchall()
+        return dict(rows)
+
+    def wait_until_none(self, numbers: list[str], state: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.states(numbers).get(state, 0):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    def journeys(self, numbers: list[str]) -> list[tuple]:
+        """(number, state, created_at, payment outcome, paid_at, delivered_at) per order."""
+        with self._connect() as conn:
+            return conn.execute(E2E_SQL, [numbers]).fetchall()
+
+
+class Broker:
+    def __init__(self, url: str):
+        self.client = redis.Redis.from_url(url)
+
+    def _queues(self) -> list[bytes]:
+        # Celery's queues are Redis lists named after the queue (plus priority suffixes); the
+        # _kombu.binding.* sets must stay, or nothing would be routed any more.
+        return [k for k in self.client.scan_iter(b"celery*") if self.client.type(k) == b"list"]
+
+    def backlog(self) -> int:
+        return sum(self.client.llen(k) for k in self._queues())
+
+    def purge(self) -> int:
+        """Drop the queued (not yet taken) tasks, so that a run does not pay for the previous
+        run's backlog; the orders they were for stay `created`."""
+        dropped = self.backlog()
+        for key in self._queues():
+            self.client.delete(key)
+        time.sleep(0.5)  # let the tasks already taken (prefetch 1 per process) finish
+        return dropped

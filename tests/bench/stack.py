@@ -1,0 +1,207 @@
+"""The system under test for `make bench`: fresh PostgreSQL databases, a private Redis, and
+docker/run_local.py (both gunicorn servers, the Celery worker and beat), plus a sampler that
+keeps the peak memory of every process it starts."""
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
+START_TIMEOUT_SECONDS = 120
+# Short enough for the run to see deliveries, long enough to be a real wait.
+DELIVERY_DELAY_SECONDS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fresh_database(url: str | None, prefix: str):
+    """Yield the URL of a new, empty database beside the one `url` names (default: the
+    machine's PostgreSQL), and drop it afterwards."""
+    server = url.rpartition("/")[0] if url else DEFAULT_SERVER
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class MemorySampler(threading.Thread):
+    """Reads VmHWM (the kernel's peak resident set) of every web worker and Celery process
+    twice a second. Sampling, not a read at the end: gunicorn recycles its workers after
+    GUNICORN_MAX_REQUESTS, and a recycled worker's peak goes with it."""
+
+    def __init__(self, roles: dict[str, int]):
+        super().__init__(daemon=True)
+        self.roles = roles  # role of the parent process -> its pid
+        self.peaks: dict[str, dict[int, int]] = {}  # role -> pid -> peak kB
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            self.sample()
+
+    def sample(self) -> None:
+        for role, parent in self.roles.items():
+            pids = _children(parent) if role.endswith("child") else [parent]
+            for pid in pids:
+                if (kb := _status_kb(pid, "VmHWM")) is not None:
+                    seen = self.peaks.setdefault(role, {})
+                    seen[pid] = max(kb, seen.get(pid, 0))
+
+    def stop(self) -> dict[str, dict[int, int]]:
+        self.sample()
+        self._stop_event.set()
+        return self.peaks
+
+
+class Stack:
+    """`docker/run_local.py` on fresh databases and a private Redis, as `make run` runs it."""
+
+    def __init__(self, workdir: Path, orders_db: str, payments_db: str, redis_url: str | None):
+        self.workdir = workdir
+        self.orders_db, self.payments_db = orders_db, payments_db
+        self.orders_port, self.payments_port = free_port(), free_port()
+        self.orders_url = f"http://127.0.0.1:{self.orders_port}"
+        self.redis_port = None if redis_url else free_port()
+        self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        self.log_path = workdir / "stack.log"
+        self.process: subprocess.Popen | None = None
+        self.sampler: MemorySampler | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DJANGO_ENV": "local",
+            "ORDERS_VAR_DIR": str(self.workdir / "orders"),
+            "PAYMENTS_VAR_DIR": str(self.workdir / "payments"),
+            "ORDERS_DATABASE_URL": self.orders_db,
+            "PAYMENTS_DATABASE_URL": self.payments_db,
+            "ORDERS_DELIVERY_DELAY_SECONDS": str(DELIVERY_DELAY_SECONDS),
+            "ORDERS_DELIVERY_SWEEP_SECONDS": "1",
+            # The pgbench rows, and the orders whose queued payments the harness purges between
+            # runs, stay `created`: the re-drive sweep must not wake them up during the run.
+            "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "3600",
+        }
+        if self.redis_port:
+            env.pop("REDIS_URL", None)
+            env["LOCAL_REDIS_PORT"] = str(self.redis_port)
+        else:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+    def start(self) -> None:
+        args = [
+            sys.executable,
+            "docker/run_local.py",
+            "--orders-port",
+            str(self.orders_port),
+            "--payments-port",
+            str(self.payments_port),
+        ]
+        log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        for port in (self.payments_port, self.orders_port):
+            while not self._ready(port):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the stack did not start:\n{self.log_tail()}")
+                time.sleep(0.25)
+        self.sampler = MemorySampler(self._roles())
+        self.sampler.start()
+
+    @staticmethod
+    def _ready(port: int) -> bool:
+        try:
+            url = f"http://127.0.0.1:{port}/health/ready"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def _roles(self) -> dict[str, int]:
+        roles = {}
+        for pid in _children(self.process.pid):
+            cmd = _cmdline(pid)
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            if "gunicorn" in cmd:
+                service = "orders" if cwd.endswith("orders_project") else "payments"
+                roles[f"{service} gunicorn worker child"] = pid
+            elif " worker" in cmd:
+                roles["celery worker main"] = pid
+                roles["celery worker pool child"] = pid
+            elif " beat" in cmd:
+                roles["celery beat main"] = pid
+        return roles
+
+    @contextlib.contextmanager
+    def worker_paused(self):
+        """SIGSTOP the Celery worker (its main and pool processes) for a diagnostic run of the
+        web path alone; SIGCONT however the run ends."""
+        main = self.sampler.roles["celery worker main"]
+        pids = [main, *_children(main)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> dict[str, dict[int, int]]:
+        peaks = self.sampler.stop() if self.sampler else {}
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return peaks
