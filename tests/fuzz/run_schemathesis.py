@@ -16,18 +16,16 @@ A script, not a pytest module: pytest never collects it (see tests/e2e for the s
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 from collections import Counter
-from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-# The end-to-end suite's own helpers: the same ports, databases and readiness wait.
-from conftest import _free_port, _fresh_postgres_database, _wait_ready  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
+# The stack the end-to-end suite runs: the same ports, databases and readiness wait.
+from live_stack import StackError, live_stack  # noqa: E402
 
 TOKEN = "fuzz-payments-token"
 SCHEMATHESIS = Path(sys.executable).with_name("st")
@@ -106,73 +104,28 @@ def main() -> int:
     args.report_dir = args.report_dir.resolve()
     args.report_dir.mkdir(parents=True, exist_ok=True)
 
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuzz-")))
-        orders_db = stack.enter_context(
-            _fresh_postgres_database(os.environ.get("ORDERS_DATABASE_URL"))
-        )
-        payments_db = stack.enter_context(
-            _fresh_postgres_database(os.environ.get("PAYMENTS_DATABASE_URL"))
-        )
-        log_path = tmp / "stack.log"
-        log_file = stack.enter_context(log_path.open("w"))
-        orders_port, payments_port = _free_port(), _free_port()
-        env = {
-            **os.environ,
-            "DJANGO_ENV": "local",
-            "ORDERS_VAR_DIR": str(tmp / "orders"),
-            "PAYMENTS_VAR_DIR": str(tmp / "payments"),
-            "PAYMENTS_API_TOKEN": TOKEN,
-        }
-        for key, value in (
-            ("ORDERS_DATABASE_URL", orders_db),
-            ("PAYMENTS_DATABASE_URL", payments_db),
-        ):
-            if value:
-                env[key] = value
-        launcher = subprocess.Popen(
-            [
-                sys.executable,
-                "docker/run_local.py",
-                "--orders-port",
-                str(orders_port),
-                "--payments-port",
-                str(payments_port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        urls = {
-            "orders": f"http://127.0.0.1:{orders_port}",
-            "payments": f"http://127.0.0.1:{payments_port}",
-        }
-        results = {}
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         try:
-            _wait_ready([urls["payments"], urls["orders"]], launcher, log_path)
-            for name in args.service or ["orders", "payments"]:
-                results[name] = schemathesis(name, urls[name], args, tmp)
-        finally:
-            # What Ctrl-C does in `make run`: everything stops, cleanly, with exit code 0. A
-            # process that died during the run (a worker crash) shows here.
-            launcher.send_signal(signal.SIGINT)
-            try:
-                launcher.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
-                launcher.wait()
-            text = log_path.read_text()
-            if any(results.values()) or launcher.returncode or not results:
-                log(f"the stack's log has {text.count('Traceback')} tracebacks; its end:")
-                print(text[-4000:], file=sys.stderr)
+            with live_stack(Path(tmp), PAYMENTS_API_TOKEN=TOKEN) as stack:
+                urls = {"orders": stack.orders_url, "payments": stack.payments_url}
+                for name in args.service or ["orders", "payments"]:
+                    results[name] = schemathesis(name, urls[name], args, Path(tmp))
+        except StackError as exc:
+            log(str(exc))
+            return 1
+        # A process that died during the run (a worker crash) shows in the launcher's exit code.
+        if any(results.values()) or stack.exit_code or not results:
+            text = stack.log_path.read_text()
+            log(f"the stack's log has {text.count('Traceback')} tracebacks; its end:")
+            print(text[-4000:], file=sys.stderr)
 
     for name, code in results.items():
         log(f"{name}: {'passed' if code == 0 else f'FAILED (schemathesis exited {code})'}")
-    if launcher.returncode:
-        log(f"FAILED: the launcher stopped with {launcher.returncode}")
+    if stack.exit_code:
+        log(f"FAILED: the launcher stopped with {stack.exit_code}")
     log(f"reports (JUnit, NDJSON events) in {args.report_dir}")
-    return 0 if results and not any(results.values()) and not launcher.returncode else 1
+    return 0 if results and not any(results.values()) and not stack.exit_code else 1
 
 
 if __name__ == "__main__":

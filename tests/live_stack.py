@@ -1,0 +1,150 @@
+"""Start the real system for a test run, as `make run` does: docker/run_local.py on free ports
+with fresh SQLite files, or fresh PostgreSQL databases when ORDERS_DATABASE_URL /
+PAYMENTS_DATABASE_URL point at a server (dropped afterwards); REDIS_URL is used as it is.
+
+Shared by the end-to-end suite (tests/e2e), `make postman` and `make fuzz`."""
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_SECONDS = 90
+STOP_TIMEOUT_SECONDS = 60
+
+
+class StackError(RuntimeError):
+    """The stack did not come up; the message ends with its log."""
+
+
+@dataclass
+class LiveStack:
+    orders_url: str
+    payments_url: str
+    env: dict  # the launcher's environment, to run manage.py against the same databases
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The launcher's exit code once stopped: 0 when every process stopped cleanly."""
+        return self.process.returncode
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text()[-chars:]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(url: str | None) -> Iterator[str | None]:
+    """Yield the URL of a new, empty database on the server `url` names (None: SQLite)."""
+    if not url:
+        yield None
+        return
+    base, _, _ = url.rpartition("/")
+    name = f"live_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _is_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_ready(stack: LiveStack) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    for url in (stack.payments_url, stack.orders_url):
+        while not _is_ready(url):
+            if stack.process.poll() is not None:
+                raise StackError(f"the launcher exited with {stack.exit_code}:\n{stack.log_tail()}")
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{url} not ready in {START_TIMEOUT_SECONDS}s:\n{stack.log_tail()}"
+                )
+            time.sleep(0.25)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """What Ctrl-C does in `make run`: every process stops, cleanly, with exit code 0."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def live_stack(workdir: Path, **settings: str) -> Iterator[LiveStack]:
+    """Run the system with `settings` (environment variables) until the block ends; yield it
+    once both services answer /health/ready. Its log goes to workdir/stack.log."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "stack.log"
+    orders_port, payments_port = free_port(), free_port()
+    with (
+        fresh_postgres_database(os.environ.get("ORDERS_DATABASE_URL")) as orders_db,
+        fresh_postgres_database(os.environ.get("PAYMENTS_DATABASE_URL")) as payments_db,
+        log_path.open("w") as log,
+    ):
+        env = {
+            **os.environ,
+            "DJANGO_ENV": "local",
+            "ORDERS_VAR_DIR": str(workdir / "orders"),
+            "PAYMENTS_VAR_DIR": str(workdir / "payments"),
+            **settings,
+        }
+        for key, value in (
+            ("ORDERS_DATABASE_URL", orders_db),
+            ("PAYMENTS_DATABASE_URL", payments_db),
+        ):
+            if value:
+                env[key] = value
+        launcher = [
+            sys.executable,
+            "docker/run_local.py",
+            "--orders-port",
+            str(orders_port),
+            "--payments-port",
+            str(payments_port),
+        ]
+        process = subprocess.Popen(
+            launcher, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        stack = LiveStack(
+            f"http://127.0.0.1:{orders_port}",
+            f"http://127.0.0.1:{payments_port}",
+            env,
+            log_path,
+            process,
+        )
+        try:
+            _wait_ready(stack)
+            yield stack
+        finally:
+            _stop(process)
