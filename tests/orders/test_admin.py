@@ -150,15 +150,14 @@ def test_health_ready_checks_the_database_and_the_broker(client, path):
     }
 
 
-def test_health_ready_answers_503_when_the_broker_is_unreachable(client, celery_eager):
+def test_health_ready_answers_503_when_the_broker_is_unreachable(client, celery_eager, monkeypatch):
     celery_eager.conf.task_always_eager = False
-    previous = celery_eager.conf.broker_url
-    # A port nobody listens on: the check fails fast without touching a real broker.
-    celery_eager.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = client.get("/health/ready")
-    finally:
-        celery_eager.conf.broker_url = previous
+    # A port nobody listens on: the real connection attempt fails fast, whatever broker the
+    # settings name (app.conf.broker_url cannot be changed once the app has read it).
+    unreachable = celery_eager.connection_for_write(url="redis://127.0.0.1:1/0")
+    monkeypatch.setattr(celery_eager, "connection_for_write", lambda: unreachable)
+
+    response = client.get("/health/ready")
 
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": True, "broker": False}
