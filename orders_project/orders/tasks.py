@@ -7,32 +7,25 @@ from orders import idempotency, refunds, services, sweeps
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
 
+# How a call to Payments is retried: only "no answer / try again" (PaymentsUnavailable), with
+# exponential backoff and full jitter, bounded; a refusal (PaymentRejected) would fail again,
+# and whatever exhausts its retries is picked up by the re-drive sweep.
+PAYMENTS_CALL_RETRY = {
+    "autoretry_for": (PaymentsUnavailable,),
+    "max_retries": settings.ORDERS_PAYMENT_MAX_RETRIES,
+    "retry_backoff": 1,
+    "retry_backoff_max": settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
+    "retry_jitter": True,
+}
 
-@shared_task(
-    bind=True,
-    name="orders.request_payment",
-    # Only "no answer / try again" is retried; a refusal (PaymentRejected) would fail again.
-    autoretry_for=(PaymentsUnavailable,),
-    max_retries=settings.ORDERS_PAYMENT_MAX_RETRIES,
-    retry_backoff=1,
-    retry_backoff_max=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-)
+
+@shared_task(bind=True, name="orders.request_payment", **PAYMENTS_CALL_RETRY)
 def request_payment(self, order_number: str) -> None:
     _count_retry(self, "payment")
     services.order_request_payment(order_number=order_number)
 
 
-@shared_task(
-    bind=True,
-    name="orders.refund_payment",
-    # As for the payment: only "no answer" is retried; the re-drive sweep picks up the rest.
-    autoretry_for=(PaymentsUnavailable,),
-    max_retries=settings.ORDERS_PAYMENT_MAX_RETRIES,
-    retry_backoff=1,
-    retry_backoff_max=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-)
+@shared_task(bind=True, name="orders.refund_payment", **PAYMENTS_CALL_RETRY)
 def refund_payment(self, order_number: str) -> None:
     _count_retry(self, "refund")
     refunds.order_refund_payment(order_number=order_number)

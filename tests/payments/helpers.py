@@ -1,5 +1,10 @@
 """Helpers shared by the Payments test modules (fixtures live in conftest.py)."""
 
+import threading
+
+from django.db import connection
+from rest_framework.test import APIClient
+
 
 def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
     """The one error shape: {"code", "message", "errors": {field: [message, ...]}}."""
@@ -17,3 +22,31 @@ def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ())
         assert all(isinstance(message, str) for message in messages), field
     assert set(body["errors"]) == set(fields)
     return body
+
+
+def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
+    """POST each of `bodies` to `path`, one thread each, all released together. Returns the
+    (status, json) answers in the order of `bodies` (None where a thread raised) and the
+    exceptions raised."""
+    barrier = threading.Barrier(len(bodies))
+    responses, errors = [None] * len(bodies), []
+
+    def call(index, body):
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            barrier.wait(timeout=10)
+            response = client.post(path, body, format="json")
+            responses[index] = (response.status_code, response.json())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()  # each thread has its own connection: don't leak it
+
+    threads = [threading.Thread(target=call, args=item) for item in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    return responses, errors

@@ -1,13 +1,12 @@
 """Refunds: confirmed -> refunded once, by a compare-and-set; every repeat answers the same."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework.test import APIClient
+from helpers import post_at_once
 
 from payments import selectors, services
 from payments.exceptions import PaymentNotFound, PaymentNotRefundable
@@ -376,28 +375,10 @@ def test_payment_admin_changelist_filters_refunded_payments(admin_client, confir
 
 @pytest.mark.django_db(transaction=True)
 def test_payment_refund_api_concurrent_refunds_all_answer_one_refund(confirmed, token):
-    barrier = threading.Barrier(THREADS)
-    responses, errors = [], []
+    responses, errors = post_at_once(
+        f"/payment/{confirmed.order_number}/refund", [None] * THREADS, token
+    )
 
-    def call():
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-            barrier.wait(timeout=10)
-            response = client.post(f"/payment/{confirmed.order_number}/refund")
-            responses.append((response.status_code, response.json()))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()  # each thread has its own connection: don't leak it
-
-    threads = [threading.Thread(target=call) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
     assert errors == []
     assert [code for code, _ in responses] == [200] * THREADS, responses
     assert {body["status"] for _, body in responses} == {"refunded"}
