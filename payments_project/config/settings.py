@@ -41,15 +41,21 @@ MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
     "config.metrics.MetricsMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
+    # The four from config.browser_middleware serve only the admin and pass by on API_PATHS. The
+    # others run on every path: the security headers (nosniff and X-Frame-Options matter to a
+    # JSON answer too), static files (a dictionary lookup), the allowed-hosts check.
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.browser_middleware.CsrfViewMiddleware",
+    "config.browser_middleware.AuthenticationMiddleware",
+    "config.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The JSON API: these paths and everything under them. Any other path (the admin, /static/,
+# /docs, an unknown one) runs the whole of MIDDLEWARE.
+API_PATHS = ["/payment", "/health", "/schema"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
