@@ -52,8 +52,8 @@ case "$role" in
     worker)
         cd "$root/orders_project"
         fresh_metrics_dir
-        exec python -m celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" \
-            --concurrency "${CELERY_WORKER_CONCURRENCY:-2}" "$@"
+        # Pool and concurrency: CELERY_WORKER_POOL, CELERY_WORKER_CONCURRENCY (settings.py).
+        exec python -m celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" "$@"
         ;;
     beat)
         cd "$root/orders_project"

@@ -170,8 +170,6 @@ def main() -> int:
                 "worker",
                 "--loglevel",
                 "INFO",
-                "--concurrency",
-                env.get("CELERY_WORKER_CONCURRENCY", "2"),
             ],
             cwd=ORDERS_DIR,
             env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dirs["orders"]},

@@ -8,7 +8,8 @@ whenever config.celery_app loads: the web publishes tasks, the worker runs them.
   PROMETHEUS_MULTIPROC_DIR; with CELERY_METRICS_PORT set, the worker's main process serves them
   at :CELERY_METRICS_PORT/metrics (a worker in its own container). Without a port, a worker that
   shares its directory with the Orders web (docker/run_local.py) is scraped through the web.
-- Tracing: each pool process sets itself up after the fork (worker_process_init).
+- Tracing: each prefork pool process sets itself up after the fork (worker_process_init); the
+  threads pool's worker, at its start (worker_init).
 """
 
 import copy
@@ -18,6 +19,7 @@ import os
 
 from celery import signals
 from django.conf import settings
+from django.db import close_old_connections
 from prometheus_client import Counter, multiprocess, start_http_server
 
 from config.request_id import request_id, valid_or_new
@@ -49,6 +51,16 @@ def restore_request_id(task_id=None, task=None, **kwargs):
     _tokens[task_id] = request_id.set(valid_or_new(sent or task_id))
 
 
+def close_broken_db_connections(task=None, **kwargs):
+    """What Django does around each request, around each task: drop this thread's database
+    connection if it broke (say, the server restarted) or outlived CONN_MAX_AGE, and health-check
+    it before its next use (CONN_HEALTH_CHECKS). Celery's own fix-up, which would close it every
+    time, is held off by CELERY_DB_REUSE_MAX. Connected in the worker only (celeryd_init), like
+    the fix-up's own handlers; never for an eager task, which runs in its caller's transaction."""
+    if not task.request.is_eager:
+        close_old_connections()
+
+
 @signals.task_postrun.connect
 def forget_request_id(task_id=None, **kwargs):
     token = _tokens.pop(task_id, None)
@@ -76,6 +88,12 @@ def mark_worker(**kwargs):
     _role["service"] = WORKER_SERVICE
 
 
+@signals.celeryd_init.connect
+def keep_db_connections_across_tasks(**kwargs):
+    signals.task_prerun.connect(close_broken_db_connections)
+    signals.task_postrun.connect(close_broken_db_connections)
+
+
 @signals.setup_logging.connect
 def configure_logging(**kwargs):
     """settings.LOGGING (JSON or text, with request ids) instead of Celery's own format."""
@@ -89,11 +107,29 @@ def start_tracing(**kwargs):
     setup_tracing(default_service=WORKER_SERVICE, django=False, celery=True)
 
 
+@signals.worker_init.connect
+def start_tracing_without_fork(sender=None, **kwargs):
+    """The threads pool (the default) runs tasks in the main process: no worker_process_init."""
+    if not _forks_a_pool(sender):
+        start_tracing()
+
+
+def _forks_a_pool(worker) -> bool:
+    pool = getattr(worker, "pool_cls", None)
+    return "prefork" in (pool if isinstance(pool, str) else getattr(pool, "__module__", ""))
+
+
 @signals.worker_process_shutdown.connect
 def forget_process(**kwargs):
     flush_tracing()  # a pool process leaves with os._exit: no atexit flushes its spans
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(os.getpid())
+
+
+@signals.worker_shutdown.connect
+def forget_worker(sender=None, **kwargs):
+    if not _forks_a_pool(sender):
+        forget_process()
 
 
 @signals.worker_ready.connect

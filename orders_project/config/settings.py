@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
 
@@ -161,7 +162,34 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_number("CELERY_VISIBILITY_TIMEOUT_SECONDS", 300, minimum=1),
     "socket_connect_timeout": 5,
     "socket_timeout": 10,
+    # The worker asks for the queues in CELERY_TASK_QUEUES' order, not in turns: a sweep waits
+    # for a free slot, never behind a backlog of payment tasks.
+    "queue_order_strategy": "priority",
 }
+# The sweeps have their own queue, served first: delivery stays on time whatever the payment
+# load (docs/performance.md). Payment and refund tasks go to Celery's default queue.
+SWEEPS_QUEUE = "sweeps"
+CELERY_TASK_QUEUES = [Queue(SWEEPS_QUEUE), Queue("celery")]
+CELERY_TASK_ROUTES = {
+    task: {"queue": SWEEPS_QUEUE}
+    for task in (
+        "orders.deliver_due_orders",
+        "orders.redrive_stuck_payments",
+        "orders.delete_expired_idempotency_keys",
+    )
+}
+# A payment task spends most of its time waiting for Payments and the database: threads overlap
+# those waits in one process (and one interpreter's memory) where prefork needs a process per
+# task in flight. The threads pool enforces no task time limits (prefork does): a call to
+# Payments is bounded by PAYMENTS_*_TIMEOUT_SECONDS, a database statement only by the server's
+# own settings (statement_timeout, lock_timeout), as in the web; a task that outlives
+# CELERY_VISIBILITY_TIMEOUT_SECONDS is handed out again and runs twice, which every task allows.
+CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_number("CELERY_WORKER_CONCURRENCY", 8, minimum=1)
+# Celery's Django fix-up closes every database connection before and after each task unless
+# this is set; it then closes them only every this many tasks. Connections live CONN_MAX_AGE
+# as in the web, and a broken one is dropped at the next task (config/celery_signals.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 # Nobody reads task results: no result backend, no result traffic.

@@ -189,7 +189,7 @@ class System:
         self.worker_starts += 1
         self.worker_name = f"faults{self.worker_starts}@{socket.gethostname()}"
         args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
-        args += ["--concurrency", "2", "--hostname", self.worker_name]
+        args += ["--hostname", self.worker_name]  # pool and concurrency: as in production
         process = self.processes.start("worker", args, cwd=run_local.ORDERS_DIR, env=self.env)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

