@@ -80,4 +80,7 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
         config["TEST"] = {"NAME": db_file.removesuffix(".sqlite3") + ".test.sqlite3"}
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend with a health check that needs no round trip (config/postgresql/).
+        config["ENGINE"] = "config.postgresql"
     return config
