@@ -1,6 +1,9 @@
 import itertools
+from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from orders import services
 from orders.exceptions import IllegalTransition, OrderNotFound
@@ -107,16 +110,16 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
     """Simulate another process cancelling between our read and our UPDATE: the UPDATE matches
     nothing, the loop reads `cancelled`, and the move is refused instead of overwriting."""
     order = make_order()
-    real_filter = Order.objects.filter
+    real_move = services._order_move
     raced = []
 
-    def filter_then_cancel_once(*args, **kwargs):
-        if "id" in kwargs and "state" in kwargs and not raced:
+    def cancel_then_move_once(**kwargs):
+        if not raced:
             raced.append(True)
-            real_filter(pk=order.pk).update(state=OrderState.CANCELLED)
-        return real_filter(*args, **kwargs)
+            Order.objects.filter(pk=order.pk).update(state=OrderState.CANCELLED)
+        return real_move(**kwargs)
 
-    monkeypatch.setattr(Order.objects, "filter", filter_then_cancel_once)
+    monkeypatch.setattr(services, "_order_move", cancel_then_move_once)
 
     with pytest.raises(IllegalTransition) as caught:
         services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
@@ -125,3 +128,45 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
     assert caught.value.from_state == OrderState.CANCELLED
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
     assert not order.history.filter(to_state=OrderState.CONFIRMED).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL only")
+def test_order_transition_from_the_usual_state_is_one_statement(make_order):
+    """The move assumes the usual source state: no read before it, one round trip in all."""
+    order = make_order()
+    with CaptureQueriesContext(connection) as queries:
+        services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+    assert len(queries) == 1
+
+    # Cancelling a confirmed order: the assumed `created` misses, a read, then the move.
+    with CaptureQueriesContext(connection) as queries:
+        services.order_transition(order_number=order.number, to_state="cancelled", reason="x")
+    assert len(queries) == 3
+    assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_order_move_plan_does_not_depend_on_stale_state_statistics():
+    """Statistics taken while no order was `created`, then a burst of created orders: the move
+    must still find its row by number and primary key, not walk an index of states."""
+    insert = """
+        INSERT INTO orders_order (number, name, address, price, state, state_changed_at,
+                                  payment_requested_at, created_at, updated_at)
+        SELECT lpad(to_hex(i), 8, '0'), 'n', 'a', 1, %s, now(), now(), now(), now()
+        FROM generate_series(%s, %s) AS i
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(insert, ["delivered", 1, 2000])
+        cursor.execute("ANALYZE orders_order")
+        cursor.execute(insert, ["created", 2001, 12000])
+        params = {
+            "number": "00000fa1",
+            "from_state": "created",
+            "to_state": "confirmed",
+            "reason": "paid",
+            "now": datetime.now(UTC),
+        }
+        cursor.execute("EXPLAIN " + services._MOVE_ORDER_WITH_HISTORY, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "order_awaiting_payment_idx" not in plan and "order_state_since_idx" not in plan, plan
+    assert "orders_order_pkey" in plan, plan

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.transaction import TransactionManagementError
 
 from payments import selectors, services
 from payments.exceptions import PaymentConflict
@@ -35,6 +36,8 @@ def test_payment_create_stores_a_confirmed_payment(confirm_always, order_number)
     assert stored.amount == Decimal("12.34")
     assert (stored.name, stored.address) == ("Ada Lovelace", "12 Analytical St")
     assert stored.transaction_id == payment.transaction_id
+    assert (stored.created_at, stored.updated_at) == (payment.created_at, payment.updated_at)
+    assert stored.refunded_at is None
 
 
 def test_payment_create_stores_a_declined_payment(decline_always, order_number):
@@ -87,49 +90,47 @@ def test_payment_create_with_a_different_amount_is_a_conflict(order_number):
     assert Payment.objects.get(order_number=number).amount == Decimal("10.00")
 
 
-def _hide_first_lookup(monkeypatch):
-    """Open the race window: the first lookup misses a row another request already stored."""
-    calls = []
+def test_payment_create_new_order_is_one_statement(order_number, django_assert_num_queries):
+    with django_assert_num_queries(1) as captured:
+        create(order_number())
 
-    def payment_find(*, order_number):
-        calls.append(order_number)
-        if len(calls) == 1:
-            return None
-        return selectors.payment_find(order_number=order_number)
-
-    monkeypatch.setattr(services, "payment_find", payment_find)
-    return calls
+    assert "ON CONFLICT" in captured.captured_queries[0]["sql"]
 
 
-def test_payment_create_losing_insert_returns_the_winner(monkeypatch, settings, order_number):
-    settings.PAYMENTS_CONFIRM_PROBABILITY = 1.0
+def test_payment_create_again_is_the_insert_then_one_read(order_number, django_assert_num_queries):
     number = order_number()
-    winner, _ = create(number)
-    settings.PAYMENTS_CONFIRM_PROBABILITY = 0.0
-    calls = _hide_first_lookup(monkeypatch)
+    first, _ = create(number)
 
-    payment, created = create(number)
+    with django_assert_num_queries(2):
+        again, created = create(number)
 
-    assert created is False
-    assert len(calls) == 2  # the insert failed on the unique index, then the row was read
-    assert payment.pk == winner.pk
-    assert payment.transaction_id == winner.transaction_id
-    assert payment.status == PaymentStatus.CONFIRMED
-    assert Payment.objects.filter(order_number=number).count() == 1
+    assert (again.pk, created) == (first.pk, False)
 
 
-def test_payment_create_losing_insert_with_another_amount_is_a_conflict(monkeypatch, order_number):
+def test_payment_create_again_leaves_an_outer_transaction_usable(order_number):
     number = order_number()
-    create(number, "10.00")
-    _hide_first_lookup(monkeypatch)
 
-    with pytest.raises(PaymentConflict):
-        create(number, "99.00")
+    with transaction.atomic():
+        first, _ = create(number)
+        again, created = create(number)  # the unique index is hit: no error, nothing to undo
+        assert Payment.objects.filter(order_number=number).count() == 1
 
-    assert Payment.objects.filter(order_number=number).count() == 1
+    assert (again.pk, created) == (first.pk, False)
 
 
-def test_payment_create_reraises_an_integrity_error_no_row_explains(monkeypatch, order_number):
+def test_payment_create_invalid_row_marks_an_outer_transaction_for_rollback(order_number):
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            create(order_number(), "-1.00")  # the database's CHECK, not the unique index
+
+        # As after a failed save(): no query until the block is left, never a silent commit.
+        with pytest.raises(TransactionManagementError):
+            Payment.objects.count()
+
+    assert not Payment.objects.exists()
+
+
+def test_payment_create_reraises_a_conflict_no_row_explains(monkeypatch, order_number):
     number = order_number()
     create(number)
     monkeypatch.setattr(services, "payment_find", lambda *, order_number: None)
@@ -137,7 +138,7 @@ def test_payment_create_reraises_an_integrity_error_no_row_explains(monkeypatch,
     with pytest.raises(IntegrityError):
         create(number)
 
-    # The failed insert was rolled back on its own: the connection is still usable.
+    # Nothing failed in the database: the connection is still usable.
     assert Payment.objects.filter(order_number=number).count() == 1
 
 
