@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from helpers import ORDER_NUMBER_PATTERN, assert_error, payment_body
 
+from orders.apis import OrderOutputSerializer, OrderStatusApi, order_representation
 from orders.models import Order, OrderState
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +233,17 @@ def test_order_apis_answer_405_json_for_a_wrong_method(api_client, method, path)
     response = getattr(api_client, method)(path)
 
     assert_error(response, 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("state", list(OrderState))
+def test_order_representation_is_what_the_documented_serializer_renders(make_order, state):
+    """The API answers with order_representation; the schema documents OrderOutputSerializer."""
+    fresh = make_order(state=state, price=Decimal("7.5"))  # as the service returns it
+    for order in (fresh, Order.objects.get(pk=fresh.pk)):  # and as read from the database
+        assert order_representation(order) == dict(OrderOutputSerializer(order).data)
+
+
+def test_order_status_is_what_the_documented_serializer_renders(api_client, make_order):
+    order = make_order(state=OrderState.CONFIRMED)
+    response = api_client.get(f"/order/status/{order.number}")
+    assert response.json() == dict(OrderStatusApi.OutputSerializer(order).data)

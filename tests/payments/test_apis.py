@@ -2,10 +2,13 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from payments import selectors
+from payments import selectors, services
+from payments.apis import PaymentOutputSerializer, payment_output
 from payments.models import Payment
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +207,21 @@ def test_payment_list_unexpected_error_is_a_json_500(monkeypatch):
         "message": "Internal server error.",
         "errors": {},
     }
+
+
+@pytest.mark.parametrize("outcome", ["confirmed", "declined", "refunded"])
+def test_payment_output_is_what_the_serializer_gives(settings, make_payment, outcome):
+    settings.PAYMENTS_CONFIRM_PROBABILITY = 0.0 if outcome == "declined" else 1.0
+    # As payment_create() returns it: the amount as given ("7", not "7.00"), the times in memory.
+    fresh = make_payment(amount="7")
+    if outcome == "refunded":
+        fresh = services.payment_refund(order_number=fresh.order_number)
+    stored = Payment.objects.get(pk=fresh.pk)
+    assert stored.status == outcome
+
+    for payment in (fresh, stored):
+        expected = PaymentOutputSerializer(payment).data
+        assert list(payment_output(payment).items()) == list(expected.items())
+        assert JSONRenderer().render(payment_output(payment)) == JSONRenderer().render(expected)
+    with timezone.override("America/St_Johns"):  # an offset of -03:30 or -02:30, not "Z"
+        assert payment_output(stored) == PaymentOutputSerializer(stored).data
