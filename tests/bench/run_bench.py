@@ -199,9 +199,10 @@ def run(args) -> dict:
         "cpus": os.cpu_count(),
         "load_start": machine_load(),
         "config": {
-            "gunicorn": f"{os.environ.get('GUNICORN_WORKERS', '2')} workers x "
-            f"{os.environ.get('GUNICORN_THREADS', '4')} threads (gthread)",
-            "celery": f"prefork, concurrency {os.environ.get('CELERY_WORKER_CONCURRENCY', '2')}",
+            "gunicorn": f"{os.environ.get('GUNICORN_WORKERS', '4')} workers x "
+            f"{os.environ.get('GUNICORN_THREADS', '2')} threads (gthread)",
+            "celery": f"{os.environ.get('CELERY_WORKER_POOL', 'threads')} pool, concurrency "
+            f"{os.environ.get('CELERY_WORKER_CONCURRENCY', '8')}",
             "seconds": args.seconds,
             "runs": args.runs,
             "e2e_seconds": args.e2e_seconds,

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""CPU time per order, by process, on the stack `make bench` runs: where an order's cost goes.
+
+Starts the same stack as run_bench.py (fresh PostgreSQL databases, a private Redis, both
+gunicorn servers, the Celery worker and beat), loads POST /order with wrk at 16 connections,
+waits until the worker has drained the payment tasks, and divides each process group's CPU time
+(utime + stime from /proc/<pid>/stat) by the number of orders. docs/performance.md has its
+before and after. A process that starts and ends within the run is not seen (PostgreSQL's
+backends for short-lived connections, say), so a total is a lower bound.
+
+    .venv/bin/python tests/bench/cpu_per_order.py [--seconds 8]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import loads
+from data import Broker
+from stack import Stack, _cmdline, fresh_database
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def group_of(pid: int) -> str | None:
+    command = _cmdline(pid)
+    if command.startswith("postgres") and "bench_" in command:
+        return "PostgreSQL backends"
+    if "redis-server" in command:
+        return "Redis"
+    if "gunicorn" in command:
+        try:
+            directory = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return None
+        return "Orders gunicorn" if "orders_project" in directory else "Payments gunicorn"
+    if "celery" in command:
+        return "Celery worker" if " worker" in command else "Celery beat"
+    return None
+
+
+def snapshot() -> dict[tuple[str, int], float]:
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return {(group, pid): cpu_seconds(pid) for pid in pids if (group := group_of(pid))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of the wrk run")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
+        fresh_database(os.environ.get("ORDERS_DATABASE_URL"), "bench_orders") as orders_db,
+        fresh_database(os.environ.get("PAYMENTS_DATABASE_URL"), "bench_payments") as pay_db,
+    ):
+        stack = Stack(Path(tmp), orders_db, pay_db, os.environ.get("REDIS_URL"))
+        stack.start()
+        try:
+            broker = Broker(stack.redis_url)
+            loads.wrk(stack.orders_url, "post_order.lua", connections=16, seconds=2)  # warm-up
+            while broker.backlog():
+                time.sleep(0.2)
+            before = snapshot()
+            run = loads.wrk(
+                stack.orders_url, "post_order.lua", connections=16, seconds=args.seconds
+            )
+            deadline = time.monotonic() + 60
+            while broker.backlog() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = broker.backlog()
+            time.sleep(1)  # the last tasks in flight
+            after = snapshot()
+        finally:
+            stack.stop()
+    orders = run["requests"]
+    spent: dict[str, float] = {}
+    for (group, pid), seconds in after.items():
+        spent[group] = spent.get(group, 0.0) + seconds - before.get((group, pid), 0.0)
+    print(
+        f"POST /order at 16 connections: {run['rps']:.0f} req/s, {orders} orders"
+        + (f" ({left} payment tasks still queued after 60 s)" if left else "")
+    )
+    for group, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {group:22} {1000 * seconds / orders:6.2f} ms CPU per order")
+    print(f"  {'total':22} {1000 * sum(spent.values()) / orders:6.2f} ms CPU per order")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
