@@ -155,6 +155,9 @@ ORDERS_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with one client per channel rather than one per command
+# (config/broker.py); other schemes keep kombu's own.
+CELERY_BROKER_TRANSPORT = "config.broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged task is handed out again after this long; it must outlast the longest
