@@ -84,6 +84,7 @@ def test_broker_channel_builds_one_redis_client_for_many_tasks(
     redis_url, celery_eager, monkeypatch
 ):
     celery_eager.conf.task_always_eager = False  # publish for real, to redis_url (reset after)
+    inspector = redis.Redis.from_url(redis_url)  # built before the count starts
     built = []
     build = redis.Redis.__init__
 
@@ -104,11 +105,12 @@ def test_broker_channel_builds_one_redis_client_for_many_tasks(
             deadline = time.monotonic() + 5
             while len(taken) < 20 and time.monotonic() < deadline:
                 conn.drain_events(timeout=1)
+        recorded = inspector.hlen("unacked")
         for message in taken:
             message.ack()
-    unacked = redis.Redis.from_url(redis_url).hlen("unacked")
+    unacked = inspector.hlen("unacked")
 
-    assert len(taken) == 20 and unacked == 0
+    assert len(taken) == 20 and recorded == 20 and unacked == 0
     # kombu's own transport builds one per command: 20 publishes, 20 receipts, 20 acks.
     assert len(built) <= 3, f"{len(built)} Redis clients for 20 tasks"
 
