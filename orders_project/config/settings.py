@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
+from config.tracing import service_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ORDERS_VAR_DIR", str(BASE_DIR / "var")))
@@ -169,18 +170,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # for a free slot, never behind a backlog of payment tasks.
     "queue_order_strategy": "priority",
 }
-# The sweeps have their own queue, served first: delivery stays on time whatever the payment
-# load (docs/performance.md). Payment and refund tasks go to Celery's default queue.
+# The sweeps (CELERY_BEAT_SCHEDULE below) have their own queue, served first: delivery stays on
+# time whatever the payment load (docs/performance.md). Payment and refund tasks go to Celery's
+# default queue.
 SWEEPS_QUEUE = "sweeps"
 CELERY_TASK_QUEUES = [Queue(SWEEPS_QUEUE), Queue("celery")]
-CELERY_TASK_ROUTES = {
-    task: {"queue": SWEEPS_QUEUE}
-    for task in (
-        "orders.deliver_due_orders",
-        "orders.redrive_stuck_payments",
-        "orders.delete_expired_idempotency_keys",
-    )
-}
 # A payment task spends most of its time waiting for Payments and the database: threads overlap
 # those waits in one process (and one interpreter's memory) where prefork needs a process per
 # task in flight. The threads pool enforces no task time limits (prefork does): a call to
@@ -208,24 +202,27 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The worker's main process serves its pool's metrics on this port (0: not served; see
 # config/celery_signals.py). Not a CELERY_ name: those are Celery's own settings.
 WORKER_METRICS_PORT = env_number("CELERY_METRICS_PORT", 0, maximum=65535)
+
+
+def _sweep(task: str, every_seconds: int) -> dict:
+    # A sweep that could not run in time expires instead of piling up behind the next one.
+    expire_seconds = max(1, int(every_seconds * 1.5))
+    return {"task": task, "schedule": every_seconds, "options": {"expire_seconds": expire_seconds}}
+
+
 # Beat writes these into django-celery-beat's tables at start (update_or_create by name).
-# A sweep that could not run in time expires instead of piling up behind the next one.
 CELERY_BEAT_SCHEDULE = {
-    "orders.deliver-due-orders": {
-        "task": "orders.deliver_due_orders",
-        "schedule": ORDERS_DELIVERY_SWEEP_SECONDS,
-        "options": {"expire_seconds": max(1, int(ORDERS_DELIVERY_SWEEP_SECONDS * 1.5))},
-    },
-    "orders.redrive-stuck-payments": {
-        "task": "orders.redrive_stuck_payments",
-        "schedule": ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS,
-        "options": {"expire_seconds": max(1, int(ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS * 1.5))},
-    },
-    "orders.delete-expired-idempotency-keys": {
-        "task": "orders.delete_expired_idempotency_keys",
-        "schedule": ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS,
-        "options": {"expire_seconds": max(1, int(ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS * 1.5))},
-    },
+    "orders.deliver-due-orders": _sweep("orders.deliver_due_orders", ORDERS_DELIVERY_SWEEP_SECONDS),
+    "orders.redrive-stuck-payments": _sweep(
+        "orders.redrive_stuck_payments", ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS
+    ),
+    "orders.delete-expired-idempotency-keys": _sweep(
+        "orders.delete_expired_idempotency_keys", ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS
+    ),
+}
+# Every scheduled sweep goes to the sweeps' queue: one list, so a new sweep cannot miss it.
+CELERY_TASK_ROUTES = {
+    entry["task"]: {"queue": SWEEPS_QUEUE} for entry in CELERY_BEAT_SCHEDULE.values()
 }
 
 # One JSON object a line outside local runs, text locally; both with the request id (config/
@@ -241,7 +238,7 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
             "()": "config.logging.JsonFormatter",
-            "service": env_str("OTEL_SERVICE_NAME", "orders"),
+            "service": service_name("orders"),
         },
     },
     "handlers": {

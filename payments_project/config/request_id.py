@@ -34,7 +34,6 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         value = valid_or_new(request.headers.get(HEADER))
-        request.request_id = value
         # Reset afterwards: gunicorn's threads serve one request after another.
         token = request_id.set(value)
         try:

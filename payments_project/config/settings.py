@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
+from config.tracing import service_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAYMENTS_VAR_DIR", str(BASE_DIR / "var")))
@@ -145,7 +146,7 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
             "()": "config.logging.JsonFormatter",
-            "service": env_str("OTEL_SERVICE_NAME", "payments"),
+            "service": service_name("payments"),
         },
     },
     "handlers": {

@@ -9,7 +9,6 @@ import math
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import threading
 import time
@@ -174,7 +173,3 @@ def open_loop_posts(base_url: str, *, rate: float, seconds: float, senders: int 
         "late_p99_ms": percentile(late, 99),
         "late_max_ms": max(late) if late else float("nan"),
     }
-
-
-def median_of(runs: list[dict], key: str) -> float:
-    return statistics.median(run[key] for run in runs)

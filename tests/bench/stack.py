@@ -126,7 +126,6 @@ class Stack:
             "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "3600",
         }
         if self.redis_port:
-            env.pop("REDIS_URL", None)
             env["LOCAL_REDIS_PORT"] = str(self.redis_port)
         else:
             env["REDIS_URL"] = self.redis_url

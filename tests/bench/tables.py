@@ -119,7 +119,7 @@ def markdown(r: dict) -> str:
             ),
         )
     )
-    sizes = f"{r['config'].get('small', 10_000):,} → {r['config']['big']:,}"
+    sizes = f"{r['config']['small']:,} → {r['config']['big']:,}"
     for key, label in (("status_16", "status lookup"), ("list_16", "first page of GET /order/")):
         a, b = small[key], big[key]
         ratio, per_run = paired(a, b, "rps")

@@ -60,10 +60,17 @@ class Snapshot:
         return (len(self.orders), self.max_history_id, refunds, self.payments_changed)
 
 
+# OrderRow's fields after `number`; the refund columns came with migration 0002, which the
+# suite always applies to its fresh databases.
+ORDER_QUERY = (
+    "SELECT id, number, state, price, refund_queued_at IS NOT NULL, refunded_at IS NOT NULL "
+    "FROM orders_order"
+)
+
+
 class Databases:
     def __init__(self, orders_db: str, payments_db: str):
         self.orders_db, self.payments_db = orders_db, payments_db
-        self._order_columns: str | None = None
 
     def high_water(self) -> tuple[int, int]:
         """The last order id and payment id: a scenario's orders and payments come after."""
@@ -73,30 +80,13 @@ class Databases:
             payment_id = conn.execute("SELECT coalesce(max(id), 0) FROM payments_payment")
             return order_id[0], payment_id.fetchone()[0]
 
-    def _columns(self, conn) -> str:
-        """The refund columns where Orders has them (they came with the refunds)."""
-        if self._order_columns is None:
-            names = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = 'orders_order'"
-                )
-            }
-            due = "refund_queued_at IS NOT NULL" if "refund_queued_at" in names else "false"
-            done = "refunded_at IS NOT NULL" if "refunded_at" in names else "false"
-            self._order_columns = f"id, number, state, price, {due}, {done}"
-        return self._order_columns
-
     def snapshot(self) -> Snapshot:
         snap = Snapshot({}, defaultdict(list), defaultdict(list))
         # One REPEATABLE READ transaction: orders and histories seen at the same instant.
         with psycopg.connect(self.orders_db, connect_timeout=5) as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with conn.transaction():
-                columns = self._columns(conn)
-                query = f"SELECT {columns} FROM orders_order"  # noqa: S608 (our own column list)
-                for order_id, number, *rest in conn.execute(query):
+                for order_id, number, *rest in conn.execute(ORDER_QUERY):
                     snap.orders[number] = OrderRow(order_id, *rest)
                 for row_id, order_id, *move in conn.execute(
                     "SELECT id, order_id, from_state, to_state, reason "

@@ -143,11 +143,8 @@ class System:
         return json.loads(manage(run_local.ORDERS_DIR, "shell", "-c", shell).splitlines()[-1])
 
     def start_all(self) -> None:
-        self.start_redis()
-        self.start_payments()
-        self.start_orders()
-        self.start_worker()
-        self.start_beat()
+        for role in self.ROLES:
+            getattr(self, f"start_{role}")()
 
     def stop_all(self) -> None:
         with contextlib.suppress(Exception):
@@ -213,9 +210,9 @@ class System:
         Kubernetes) would; return what died, with its exit code."""
         dead = []
         for role in self.ROLES:
-            process = self.processes.running.get(role)
-            if process is not None and process.poll() is None:
+            if self.processes.alive(role):
                 continue
+            process = self.processes.running.get(role)
             dead.append(f"{role} (exit {process.returncode if process else 'never started'})")
             self.processes.stop(role)
             getattr(self, f"start_{role}")()

@@ -47,6 +47,23 @@ def payment_url() -> str:
 
 
 @pytest.fixture
+def other_payments(settings):
+    """Payments at another URL with another token, read from settings; yields its payment URL."""
+    settings.PAYMENTS_URL = "http://payments.test:9000"
+    settings.PAYMENTS_API_TOKEN = "another-token"
+    payments_client.cache_clear()
+    yield "http://payments.test:9000/payment"
+    payments_client.cache_clear()
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """Only the admin user's fixture hashes a password; a slow hasher buys nothing in tests.
+    Not autouse: the modules that create users ask for it with usefixtures."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

@@ -4,11 +4,14 @@ import json
 import threading
 import uuid
 
+from django.conf import settings
 from django.db import connection
 
 from orders.models import Order, OrderState, can_transition
+from orders.tasks import redrive_stuck_payments
 
 ORDER_NUMBER_PATTERN = r"^[a-z0-9]{8}$"
+MAX_CALLS = settings.ORDERS_PAYMENT_MAX_RETRIES + 1  # the first try and every retry
 
 
 def payment_body(order_number: str, status: str = "confirmed") -> dict:
@@ -32,13 +35,10 @@ def payment_echo(status: str = "confirmed"):
     return callback
 
 
-def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
+def assert_error_shape(body: dict) -> None:
     """The one error shape: {"code", "message", "errors": {field: [message, ...]}}."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"code", "message", "errors"}
-    assert body["code"] == code
+    assert set(body) == {"code", "message", "errors"}, body
+    assert isinstance(body["code"], str)
     assert isinstance(body["message"], str)
     assert body["message"]
     assert isinstance(body["errors"], dict)
@@ -46,6 +46,15 @@ def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ())
         assert isinstance(messages, list), field
         assert messages, field
         assert all(isinstance(message, str) for message in messages), field
+
+
+def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
+    """A JSON error answer in the one shape, with this status, code and these field errors."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert_error_shape(body)
+    assert body["code"] == code
     assert set(body["errors"]) == set(fields)
     return body
 
@@ -65,6 +74,13 @@ def assert_legal_history(order: Order) -> None:
             assert can_transition(row.from_state, row.to_state)
         current = row.to_state
     assert current == Order.objects.get(pk=order.pk).state
+
+
+def redrive(capture) -> int:
+    """Run the re-drive task and the tasks it queues on commit; `capture` is pytest-django's
+    django_capture_on_commit_callbacks."""
+    with capture(execute=True):
+        return redrive_stuck_payments.delay().get()
 
 
 def run_in_threads(*targets) -> list:

@@ -9,15 +9,9 @@ from django.urls import reverse
 
 from orders.models import Order, OrderState
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 CHANGELIST = reverse("admin:orders_order_changelist")
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Only the admin user's fixture hashes a password; a slow hasher buys nothing in tests.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def listed_numbers(response) -> set[str]:

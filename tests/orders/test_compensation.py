@@ -11,18 +11,16 @@ import requests
 from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
-from helpers import assert_legal_history, payment_body
+from helpers import MAX_CALLS, assert_legal_history, payment_body, redrive
 
 from orders import services, sweeps
-from orders.clients import payments_client
 from orders.exceptions import PaymentRejected, PaymentsUnavailable
 from orders.models import Order, OrderState
 from orders.selectors import orders_stuck_count
-from orders.tasks import redrive_stuck_payments, refund_payment, request_payment
+from orders.tasks import refund_payment, request_payment
 
 pytestmark = pytest.mark.django_db
 
-MAX_CALLS = settings.ORDERS_PAYMENT_MAX_RETRIES + 1
 STUCK = timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
 
 
@@ -58,12 +56,6 @@ def cancelled_with_refund_due(make_order) -> Order:
 
 def age_refund(order, age: timedelta) -> None:
     Order.objects.filter(pk=order.pk).update(refund_queued_at=timezone.now() - age)
-
-
-def redrive(capture) -> int:
-    """Run the re-drive task and the tasks it queues on commit."""
-    with capture(execute=True):
-        return redrive_stuck_payments.delay().get()
 
 
 # --- a customer cancels a confirmed order ----------------------------------------------------
@@ -434,10 +426,7 @@ def test_orders_redrive_stuck_refunds_takes_the_longest_waiting_first(make_order
     assert picked == [numbers[0:2], numbers[2:4], numbers[4:5], []]  # each clock restarted
 
 
-def test_refund_payment_reads_url_and_token_from_settings(make_order, http, settings):
-    settings.PAYMENTS_URL = "http://payments.test:9000"
-    settings.PAYMENTS_API_TOKEN = "another-token"
-    payments_client.cache_clear()
+def test_refund_payment_reads_url_and_token_from_settings(make_order, http, other_payments):
     order = cancelled_with_refund_due(make_order)
     url = f"http://payments.test:9000/payment/{order.number}/refund"
     http.add("POST", url, json=refund_body(order.number))

@@ -42,9 +42,7 @@ def test_order_create_api_replays_the_stored_response_for_the_same_key_and_body(
     assert len(callbacks) == 1  # one payment queued, for the one order
 
 
-def test_order_create_api_replay_answers_what_was_first_answered(
-    api_client, make_order, http, payment_url
-):
+def test_order_create_api_replay_answers_what_was_first_answered(api_client):
     first = post(api_client)
     number = first.json()["orderNumber"]
     services.order_apply_payment_result(

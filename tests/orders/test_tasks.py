@@ -8,17 +8,14 @@ import pytest
 import requests
 from django.conf import settings
 from django.utils import timezone
-from helpers import payment_body
+from helpers import MAX_CALLS, payment_body, redrive
 
 from orders import services, sweeps
-from orders.clients import payments_client
 from orders.exceptions import PaymentRejected, PaymentsUnavailable
 from orders.models import Order, OrderState
 from orders.tasks import redrive_stuck_payments, request_payment
 
 pytestmark = pytest.mark.django_db
-
-MAX_CALLS = settings.ORDERS_PAYMENT_MAX_RETRIES + 1  # the first try and every retry
 
 
 def state_of(order) -> str:
@@ -79,15 +76,6 @@ def test_request_payment_sends_the_order_and_the_service_token(make_order, http,
         "address": "1 Loop Road",
         "price": "12.50",
     }
-
-
-@pytest.fixture
-def other_payments(settings):
-    settings.PAYMENTS_URL = "http://payments.test:9000"
-    settings.PAYMENTS_API_TOKEN = "another-token"
-    payments_client.cache_clear()
-    yield "http://payments.test:9000/payment"
-    payments_client.cache_clear()
 
 
 def test_request_payment_reads_url_and_token_from_settings(make_order, http, other_payments):
@@ -178,12 +166,6 @@ def test_request_payment_gives_up_after_max_retries_and_leaves_the_order_created
     assert isinstance(result.result, PaymentsUnavailable)
     assert state_of(order) == OrderState.CREATED
     assert order.history.count() == 1
-
-
-def redrive(capture) -> int:
-    """Run the re-drive task and the payment tasks it queues on commit."""
-    with capture(execute=True):
-        return redrive_stuck_payments.delay().get()
 
 
 def wait_since(order, seconds: float) -> None:

@@ -22,7 +22,10 @@ from prometheus_client import REGISTRY
 from config.browser_middleware import CsrfViewMiddleware, api_path_pattern
 from config.wsgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fast_password_hashing"),
+]
 
 NEW_ORDER = b'{"name": "Ada", "address": "1 Loop Road", "price": "12.50"}'
 # A stale session and a malformed CSRF cookie: the full stack answers both with a Set-Cookie.
@@ -84,11 +87,6 @@ def requests_counted(method: str, route: str, status: str) -> float:
 @pytest.fixture(autouse=True)
 def payments_answers(http, payment_url):
     http.add_callback("POST", payment_url, callback=payment_echo())
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def test_wsgi_api_post_and_get_answer_without_cookies():

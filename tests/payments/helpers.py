@@ -1,26 +1,41 @@
 """Helpers shared by the Payments test modules (fixtures live in conftest.py)."""
 
+import json
 import threading
 
 from django.db import connection
 from rest_framework.test import APIClient
 
 
-def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
+def assert_error_shape(body: dict) -> None:
     """The one error shape: {"code", "message", "errors": {field: [message, ...]}}."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"code", "message", "errors"}
-    assert body["code"] == code
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    assert isinstance(body["errors"], dict)
+    assert set(body) == {"code", "message", "errors"}, body
+    assert isinstance(body["code"], str), body
+    assert isinstance(body["message"], str), body
+    assert body["message"], body
+    assert isinstance(body["errors"], dict), body
     for field, messages in body["errors"].items():
         assert isinstance(messages, list), field
         assert messages, field
         assert all(isinstance(message, str) for message in messages), field
+
+
+def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
+    """A JSON answer with `status`, in the one error shape, with `code` and `fields` named."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert_error_shape(body)
+    assert body["code"] == code
     assert set(body["errors"]) == set(fields)
+    return body
+
+
+def raw_body(payload: dict, **raw_fields: str) -> str:
+    """The payload as JSON text, with each of raw_fields written as the literal text given."""
+    body = json.dumps({**payload, **dict.fromkeys(raw_fields, "__RAW__")})
+    for name, text in raw_fields.items():
+        body = body.replace(f'"{name}": "__RAW__"', f'"{name}": {text}', 1)
     return body
 
 

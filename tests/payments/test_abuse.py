@@ -8,7 +8,7 @@ import runpy
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
-from helpers import assert_error
+from helpers import assert_error, raw_body
 from rest_framework.test import APIClient
 
 import config.settings
@@ -19,14 +19,6 @@ pytestmark = pytest.mark.django_db
 
 LIMIT = 64 * 1024
 VALID = {"orderNumber": "abcd1234", "name": "Ada Lovelace", "address": "12 Row", "price": "12.50"}
-
-
-def raw_body(payload: dict, **raw_fields: str) -> str:
-    """The payload as JSON text, with each of raw_fields written as the literal text given."""
-    body = json.dumps({**payload, **dict.fromkeys(raw_fields, "__RAW__")})
-    for name, text in raw_fields.items():
-        body = body.replace(f'"{name}": "__RAW__"', f'"{name}": {text}', 1)
-    return body
 
 
 def padded(payload: dict, size: int) -> str:

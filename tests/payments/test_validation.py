@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import raw_body
 
 from payments.models import Payment
 
@@ -116,7 +117,7 @@ def test_payment_post_stores_negative_zero_as_zero(auth_client, payload):
     ids=["float-overflow", "negative-overflow", "5000-digits"],
 )
 def test_payment_post_rejects_an_out_of_range_json_number(auth_client, payload, raw_price):
-    body = json.dumps({**payload, "price": 0}).replace('"price": 0', f'"price": {raw_price}')
+    body = raw_body(payload, price=raw_price)
 
     response = auth_client.post("/payment", body, content_type="application/json")
 
