@@ -46,8 +46,9 @@ def error_body(code: str, message: str, errors: dict | None = None) -> dict:
     return {"code": code, "message": message, "errors": errors or {}}
 
 
-def too_large_message() -> str:
-    return f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes."
+def too_large_message(limit: int | None = None) -> str:
+    """`limit`: a route's own body limit (config/middleware.py); API_MAX_BODY_BYTES otherwise."""
+    return f"The request body is larger than {limit or settings.API_MAX_BODY_BYTES} bytes."
 
 
 def _field_errors(detail) -> dict:
@@ -93,8 +94,8 @@ def server_error_view(request):
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 
-def request_too_large_response() -> JsonResponse:
-    return JsonResponse(error_body("request_too_large", too_large_message()), status=413)
+def request_too_large_response(limit: int | None = None) -> JsonResponse:
+    return JsonResponse(error_body("request_too_large", too_large_message(limit)), status=413)
 
 
 def bad_request_view(request, exception=None):

@@ -101,7 +101,8 @@ REST_FRAMEWORK = {
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
 # A body over this is refused with a 413 before it is read (config/middleware.py); Django's own
-# cap on request.body, for a body that came without a Content-Length, is the same number.
+# cap on request.body, for a body that came without a Content-Length, is the same number. The one
+# exception, POST /payment/batch, has its own limit: PAYMENTS_BATCH_MAX_BODY_BYTES below.
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
@@ -132,6 +133,16 @@ PAYMENTS_CONFIRM_PROBABILITY = env_number(
     "PAYMENTS_CONFIRM_PROBABILITY", 0.5, kind=float, minimum=0, maximum=1
 )
 PAYMENTS_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
+# POST /payment/batch: at most this many payments in one call (Orders sends ~100 at a time).
+PAYMENTS_BATCH_MAX_ITEMS = env_number("PAYMENTS_BATCH_MAX_ITEMS", 500, minimum=1)
+# The body limit of POST /payment/batch alone; every other route keeps API_MAX_BODY_BYTES, and
+# Django's DATA_UPLOAD_MAX_MEMORY_SIZE stays at it too (the admin's forms, request.body). 500
+# payments with the longest name and address, escaped as \uXXXX, are ~2.2 MB: 64 KiB would cap
+# such a batch at 15. config/middleware.py asks the route for its limit, and the route's parser
+# (payments/parsers.py) enforces it while reading, without request.body.
+PAYMENTS_BATCH_MAX_BODY_BYTES = env_number(
+    "PAYMENTS_BATCH_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1
+)
 
 # One JSON object a line outside local runs, text locally; both with the request id (config/
 # logging.py).

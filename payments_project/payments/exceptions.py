@@ -19,3 +19,13 @@ class PaymentNotRefundable(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     code = "payment_not_refundable"
     message = "Only a confirmed payment can be refunded."
+
+
+class PaymentBatchTooLarge(ApplicationError):
+    """More items than PAYMENTS_BATCH_MAX_ITEMS: an `invalid` body; the message gives the limit."""
+
+    code = "invalid"
+
+    def __init__(self, *, limit: int, count: int):
+        message = f"A batch takes at most {limit} payments; this one has {count}."
+        super().__init__(message, errors={"payments": [message]})

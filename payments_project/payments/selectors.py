@@ -1,3 +1,5 @@
+from collections.abc import Collection
+
 from django.db.models import QuerySet
 
 from payments.models import Payment
@@ -9,3 +11,11 @@ def payment_list() -> QuerySet[Payment]:
 
 def payment_find(*, order_number: str) -> Payment | None:
     return Payment.objects.filter(order_number=order_number).first()
+
+
+def payment_by_order_number(*, order_numbers: Collection[str]) -> dict[str, Payment]:
+    """The payments of these orders, by order number; an order without one is left out."""
+    return {
+        payment.order_number: payment
+        for payment in Payment.objects.filter(order_number__in=order_numbers)
+    }

@@ -2,7 +2,10 @@ import functools
 import logging
 import random
 import re
+from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -11,7 +14,7 @@ from django.utils import timezone
 from payments.exceptions import PaymentConflict, PaymentNotFound, PaymentNotRefundable
 from payments.metrics import PAYMENTS
 from payments.models import Payment, PaymentStatus
-from payments.selectors import payment_find
+from payments.selectors import payment_by_order_number, payment_find
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def payment_create(
         amount=amount,
         status=payment_decide(),
     )
-    if _payment_insert_unless_paid(payment):
+    if _payments_insert_unless_paid([payment]):
         PAYMENTS.labels(payment.status).inc()
         logger.info("payment of order %s: %s", order_number, payment.status)
         return payment, True
@@ -48,61 +51,168 @@ def payment_create(
     # for it), so this read sees it.
     existing = payment_find(order_number=order_number)
     if existing is None:
-        # The unique index had a row that is gone now: deleted in between, by hand (nothing in
-        # the service deletes payments). Nothing was stored; say so rather than guess.
-        raise IntegrityError(f"order {order_number} has a payment that cannot be read")
+        raise _payment_unreadable(order_number)
     if existing.amount != amount:
-        raise PaymentConflict(
-            errors={"price": [f"Order {order_number} was already paid with {existing.amount}."]}
-        )
+        raise _payment_conflict(existing)
     return existing, False
 
 
+class PaymentRequest(NamedTuple):
+    """One payment to process: what POST /payment/batch validated for one of its items."""
+
+    order_number: str
+    name: str
+    address: str
+    amount: Decimal
+
+
+def payment_create_batch(
+    *, payments: Sequence[PaymentRequest | None]
+) -> list[tuple[Payment, bool] | PaymentConflict | None]:
+    """Process many payments at once, each exactly as payment_create() would: stored once per
+    order number, a replay answered with the stored payment, another amount a conflict.
+
+    Returns one answer per item, in order: (payment, created), a PaymentConflict, or None for an
+    item given as None (one the caller refused; it only counts in the log line). The first item
+    of an order number decides; a later one with that number is answered as a replay of it. One
+    INSERT stores every new payment, one read fetches those of the orders paid before.
+    """
+    now = timezone.now()
+    new: dict[str, Payment] = {}
+    for request in payments:
+        if request is not None and request.order_number not in new:
+            new[request.order_number] = Payment(
+                order_number=request.order_number,
+                name=request.name,
+                address=request.address,
+                amount=request.amount,
+                status=payment_decide(),
+                created_at=now,
+                updated_at=now,
+            )
+    stored = _payments_insert_unless_paid(list(new.values()))
+    paid = {number: new[number] for number in stored}
+    # Replays and races lost, read as payment_create() reads them: committed by now.
+    if unstored := [number for number in new if number not in stored]:
+        for chunk in _chunks(unstored, _MAX_PARAMS):
+            paid.update(payment_by_order_number(order_numbers=chunk))
+
+    answers: list[tuple[Payment, bool] | PaymentConflict | None] = []
+    unanswered = set(stored)  # each stored by the first item of its order number, still to answer
+    for request in payments:
+        if request is None:
+            answers.append(None)
+            continue
+        payment = paid.get(request.order_number)
+        if payment is None:
+            raise _payment_unreadable(request.order_number)
+        if payment.amount != request.amount:
+            answers.append(_payment_conflict(payment))
+        elif request.order_number in unanswered:
+            unanswered.remove(request.order_number)
+            answers.append((payment, True))
+        else:
+            answers.append((payment, False))
+
+    for status, count in Counter(new[number].status for number in stored).items():
+        PAYMENTS.labels(status).inc(count)
+    replayed = sum(1 for answer in answers if isinstance(answer, tuple) and not answer[1])
+    logger.info(
+        "payment batch of %d: %d stored, %d replayed, %d errors",
+        len(answers),
+        len(stored),
+        replayed,
+        len(answers) - len(stored) - replayed,
+    )
+    return answers
+
+
+def _payment_conflict(existing: Payment) -> PaymentConflict:
+    number = existing.order_number
+    return PaymentConflict(
+        errors={"price": [f"Order {number} was already paid with {existing.amount}."]}
+    )
+
+
+def _payment_unreadable(order_number: str) -> IntegrityError:
+    # The unique index had a row that is gone now: deleted in between, by hand (nothing in the
+    # service deletes payments). Nothing was stored; say so rather than guess.
+    return IntegrityError(f"order {order_number} has a payment that cannot be read")
+
+
+# Host parameters per statement: SQLite (>= 3.32) takes 32766 by default, PostgreSQL 65535.
+_MAX_PARAMS = 32766
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
 @functools.cache
-def _insert_unless_paid_sql() -> tuple[str, list[models.Field]]:
-    """The statement and the fields it writes, from Payment._meta; built once per process."""
+def _insert_unless_paid_sql() -> tuple[str, str, str, list[models.Field]]:
+    """The statement as head, one row's placeholders and tail, and the fields it writes, from
+    Payment._meta; built once per process. Head + rows joined by ", " + tail is the statement."""
     meta = Payment._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    values = ", ".join(["%s"] * len(fields))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     order_number = quote(meta.get_field("order_number").column)
     # Only names from Payment._meta are formatted in; the values go as parameters.
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608
-        f"ON CONFLICT ({order_number}) DO NOTHING RETURNING {quote(meta.pk.column)}"
-    )
-    return sql, fields
+    head = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+    pk = quote(meta.pk.column)
+    tail = f" ON CONFLICT ({order_number}) DO NOTHING RETURNING {order_number}, {pk}"
+    return head, row, tail, fields
 
 
-def _payment_insert_unless_paid(payment: Payment) -> bool:
-    """Store a new payment unless its order number has one already; True if it was stored.
+def _payments_insert_unless_paid(payments: list[Payment]) -> set[str]:
+    """Store each new payment unless its order number has one already; returns the order numbers
+    of those stored (which get their pk). The order numbers must be distinct.
 
-    One statement, autocommitted, is one round trip (POST /payment runs once per order):
-    `INSERT ... ON CONFLICT (order_number) DO NOTHING RETURNING id`, which PostgreSQL and
-    SQLite >= 3.35 both speak. Raw SQL because the ORM has no such statement: save() raises on
-    the unique index (and then needs BEGIN/COMMIT or a savepoint around it), and
-    bulk_create(ignore_conflicts=True) wraps itself in a transaction, returns no id, and on
-    SQLite ignores every constraint (INSERT OR IGNORE), not only this one. The conflict is not
-    an error, so an outer atomic() stays usable.
+    One statement, autocommitted, is one round trip, for one payment (POST /payment) or many
+    (POST /payment/batch, split past _MAX_PARAMS): `INSERT ... VALUES (...), (...) ON CONFLICT
+    (order_number) DO NOTHING RETURNING order_number, id`, which PostgreSQL and SQLite >= 3.35
+    both speak. Raw SQL because the ORM has no such statement: save() raises on the unique index
+    (and then needs BEGIN/COMMIT or a savepoint around it), and bulk_create(ignore_conflicts=True)
+    wraps itself in a transaction, returns no id, and on SQLite ignores every constraint (INSERT
+    OR IGNORE), not only this one. The conflict is not an error, so an outer atomic() stays
+    usable.
     """
-    sql, fields = _insert_unless_paid_sql()
-    # The values as save() sends them (UUID as hex on SQLite, Decimal and datetimes adapted by
-    # the backend); Payment() has filled in the defaults.
-    params = [
-        field.get_db_prep_save(field.pre_save(payment, add=True), connection) for field in fields
-    ]
+    if not payments:
+        return set()
+    head, row, tail, fields = _insert_unless_paid_sql()
+    # By order number: two batches sharing orders wait on each other's rows in the same order,
+    # never each on the other's (a deadlock on PostgreSQL). The new ids follow that order too.
+    payments = sorted(payments, key=lambda payment: payment.order_number)
+    stored: dict[str, int] = {}
     # As save() does for its single INSERT: any other failure (a CHECK constraint) marks an
     # outer atomic() for rollback instead of leaving it silently broken.
     with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    payment.pk = row[0]
-    payment._state.adding = False
-    payment._state.db = connection.alias
-    return True
+        for chunk in _chunks(payments, _MAX_PARAMS // len(fields)):
+            cursor.execute(head + ", ".join([row] * len(chunk)) + tail, _db_params(fields, chunk))
+            stored.update(cursor.fetchall())
+    for payment in payments:
+        if payment.order_number in stored:
+            payment.pk = stored[payment.order_number]
+            payment._state.adding = False
+            payment._state.db = connection.alias
+    return set(stored)
+
+
+def _db_params(fields: list[models.Field], payments: list[Payment]) -> list:
+    """The payments' values, row after row, as save() sends them (UUID as hex on SQLite, Decimal
+    and datetimes adapted by the backend); Payment() has filled in the defaults. A value that is
+    the very object of the row before (a batch's timestamps, the empty refund time) is adapted
+    once: datetimes cost the most to adapt, and every row of a batch has the same ones."""
+    params = []
+    previous: list[tuple[object, object]] = [(object(), None)] * len(fields)
+    for payment in payments:
+        for index, field in enumerate(fields):
+            value = field.pre_save(payment, add=True)
+            if value is not previous[index][0]:
+                previous[index] = (value, field.get_db_prep_save(value, connection))
+            params.append(previous[index][1])
+    return params
 
 
 # What POST /payment accepts as an order number; anything else cannot have a payment.

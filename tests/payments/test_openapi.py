@@ -10,7 +10,13 @@ import yaml
 from django.core.management import call_command
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "payments.yaml"
-PATHS = {"/payment", "/payment/{orderNumber}/refund", "/health/live", "/health/ready"}
+PATHS = {
+    "/payment",
+    "/payment/batch",
+    "/payment/{orderNumber}/refund",
+    "/health/live",
+    "/health/ready",
+}
 
 
 def test_openapi_schema_served_is_the_committed_file(client):
@@ -56,6 +62,9 @@ def test_openapi_schema_asks_a_bearer_token_for_writes_only():
     assert "security" not in payment["get"]
     assert "401" in payment["post"]["responses"] and "401" in refund["responses"]
     assert {"400", "409", "413", "415"} <= set(payment["post"]["responses"])
+    batch = schema["paths"]["/payment/batch"]["post"]
+    assert batch["security"] == [{"serviceToken": []}]
+    assert {"200", "400", "401", "413", "415"} == set(batch["responses"])
 
 
 def test_openapi_docs_serve_swagger_ui_without_a_cdn(client):
