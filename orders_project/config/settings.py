@@ -118,7 +118,10 @@ SPECTACULAR_SETTINGS = {
     # A CharField that refuses "" says so in the schema (minLength: 1).
     "ENFORCE_NON_BLANK_FIELDS": True,
     "PREPROCESSING_HOOKS": ["config.openapi.canonical_paths"],
-    "ENUM_NAME_OVERRIDES": {"OrderStateEnum": "orders.models.OrderState"},
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStateEnum": "orders.models.OrderState",
+        "OrderEventKindEnum": "orders.models.OrderEventKind",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -135,6 +138,11 @@ ORDERS_PAYMENT_MAX_RETRIES = env_number("ORDERS_PAYMENT_MAX_RETRIES", 5)
 ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS = env_number(
     "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS", 60
 )
+# Orders are charged in batches of at most this many, with one call to Payments each (at most
+# Payments' PAYMENTS_BATCH_MAX_ITEMS, 500 by default).
+ORDERS_PAYMENT_BATCH_SIZE = env_number("ORDERS_PAYMENT_BATCH_SIZE", 100, minimum=1, maximum=500)
+# At most one wake-up of the charger is pending for this long (orders/dispatch.py).
+ORDERS_CHARGE_WAKE_UP_GUARD_MS = env_number("ORDERS_CHARGE_WAKE_UP_GUARD_MS", 1000, minimum=1)
 ORDERS_DELIVERY_DELAY_SECONDS = env_number("ORDERS_DELIVERY_DELAY_SECONDS", 10)
 ORDERS_DELIVERY_SWEEP_SECONDS = env_number("ORDERS_DELIVERY_SWEEP_SECONDS", 1, minimum=1)
 ORDERS_PAYMENT_STUCK_AFTER_SECONDS = env_number(
@@ -161,8 +169,10 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT = "config.broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # An unacknowledged task is handed out again after this long; it must outlast the longest
-    # retry countdown plus the task time limit, or a slow task would run twice.
+    # An unacknowledged task becomes due again after this long, and is handed out at kombu's next
+    # scan for such tasks (about every 100 s by default: unacked_restore_interval x _throttle);
+    # it must outlast the longest retry countdown plus the task time limit, or a slow task would
+    # run twice. Orders do not wait for it: a claim that expires is charged again by the re-drive.
     "visibility_timeout": env_number("CELERY_VISIBILITY_TIMEOUT_SECONDS", 300, minimum=1),
     "socket_connect_timeout": 5,
     "socket_timeout": 10,

@@ -2,14 +2,10 @@ from django.contrib import admin, messages
 
 from orders import services
 from orders.exceptions import IllegalTransition
-from orders.models import Order, OrderStateChange
+from orders.models import Order, OrderEvent, OrderStateChange
 
 
-class OrderStateChangeInline(admin.TabularInline):
-    model = OrderStateChange
-    verbose_name_plural = "state history"
-    fields = ["created_at", "from_state", "to_state", "reason"]
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
@@ -20,12 +16,26 @@ class OrderStateChangeInline(admin.TabularInline):
         return False
 
 
+class OrderStateChangeInline(ReadOnlyInline):
+    model = OrderStateChange
+    verbose_name_plural = "state history"
+    fields = ["created_at", "from_state", "to_state", "reason"]
+    readonly_fields = fields
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    verbose_name_plural = "events"
+    fields = ["created_at", "kind", "detail", "transaction_id", "actor"]
+    readonly_fields = fields
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
     list_filter = ["state"]
     search_fields = ["number", "name"]
-    inlines = [OrderStateChangeInline]
+    inlines = [OrderStateChangeInline, OrderEventInline]
     actions = ["cancel_orders"]
     show_full_result_count = False  # no COUNT(*) over the whole table on each page
 

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from orders import idempotency, selectors, services
 from orders.fields import VISIBLE_TEXT, PriceField, TextField
-from orders.models import Order, OrderState
+from orders.models import Order, OrderEventKind, OrderState
 from orders.pagination import NewestFirstPagination
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -198,15 +198,34 @@ class OrderDetailApi(APIView):
                 )
                 return {"from": from_state, **super().get_fields()}
 
+        class EventSerializer(serializers.Serializer):
+            kind = serializers.ChoiceField(choices=OrderEventKind.choices)
+            detail = serializers.CharField()
+            transactionId = serializers.CharField(
+                source="transaction_id",
+                allow_blank=True,
+                help_text="Payments' transaction id, or empty.",
+            )
+            actor = serializers.CharField(help_text="Who or what caused it.")
+            at = serializers.DateTimeField(source="created_at")
+
+            class Meta:
+                ref_name = "OrderEvent"
+
         history = HistorySerializer(many=True)
+        events = EventSerializer(many=True)
 
         class Meta(OrderOutputSerializer.Meta):
-            fields = [*OrderOutputSerializer.Meta.fields, "history"]
+            fields = [*OrderOutputSerializer.Meta.fields, "history", "events"]
             ref_name = "OrderDetail"
 
     @extend_schema(
         operation_id="order_detail",
-        description="An order with its whole state history, oldest change first.",
+        description=(
+            "An order with its state history (each change of state, oldest first) and its "
+            "events (what happened without changing its state: a payment result after "
+            "cancellation, a refund), oldest first."
+        ),
         parameters=[ORDER_NUMBER],
         responses={200: OutputSerializer, 404: NOT_FOUND},
     )

@@ -7,7 +7,11 @@ class OrdersConfig(AppConfig):
 
     def ready(self):
         from config.metrics import register_scrape_collector
+        from orders import tasks  # noqa: F401
         from orders.metrics import OrdersCollector
+
+        # Every process registers the tasks, the web too: orders/dispatch.py queues them by
+        # name through Celery's registry (which, unlike send_task(), honours eager mode).
 
         # The order gauges of /metrics are read from the database when it is scraped.
         register_scrape_collector(OrdersCollector())

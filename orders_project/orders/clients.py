@@ -34,6 +34,24 @@ class PaymentResult:
 
 
 @dataclass(frozen=True)
+class PaymentRefused:
+    """Payments refused one order of a batch (another amount before, invalid data): asking again
+    with the same data gets the same answer; the order waits for its claim to expire."""
+
+    order_number: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class OrderToCharge:
+    order_number: str
+    name: str
+    address: str
+    price: Decimal
+
+
+@dataclass(frozen=True)
 class RefundResult:
     order_number: str
     transaction_id: str
@@ -48,25 +66,29 @@ class PaymentsClient:
             {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         )
 
-    def create_payment(
-        self, *, order_number: str, name: str, address: str, price: Decimal
-    ) -> PaymentResult:
+    def charge_batch(self, orders: list[OrderToCharge]) -> list[PaymentResult | PaymentRefused]:
+        """Charge many orders in one call (POST /payment/batch); one result per order, in the
+        order sent. Payments is idempotent per order number, so a batch whose outcome is
+        unknown (PaymentsUnavailable) is simply sent again."""
         payload = {
-            "orderNumber": order_number,
-            "name": name,
-            "address": address,
-            "price": str(price),
+            "payments": [
+                {
+                    "orderNumber": order.order_number,
+                    "name": order.name,
+                    "address": order.address,
+                    "price": str(order.price),
+                }
+                for order in orders
+            ]
         }
-        body = self._post("/payment", payload, operation="payment")
-        status, transaction_id = body.get("status"), body.get("transactionId")
-        if (
-            body.get("orderNumber") != order_number
-            or status not in PAYMENT_OUTCOMES
-            or not _is_transaction_id(transaction_id)
-        ):
-            # The call went through but we cannot read its result: unknown, so ask again.
-            raise PaymentsUnavailable(f"Unexpected payment response for {order_number}: {body}")
-        return PaymentResult(order_number, status, transaction_id)
+        body = self._post("/payment/batch", payload, operation="payment_batch")
+        items = body.get("results")
+        if not isinstance(items, list) or len(items) != len(orders):
+            raise PaymentsUnavailable(f"Unexpected batch response for {len(orders)} orders")
+        return [
+            _batch_result(order.order_number, item)
+            for order, item in zip(orders, items, strict=True)
+        ]
 
     def refund_payment(self, *, order_number: str) -> RefundResult:
         """Give the order's payment back. Payments answers every replay with the same refund, so
@@ -118,6 +140,19 @@ class PaymentsClient:
         if not isinstance(body, dict):
             raise PaymentsUnavailable(f"Payments answered {path} with a non-JSON body")
         return body
+
+
+def _batch_result(order_number: str, item) -> PaymentResult | PaymentRefused:
+    if not isinstance(item, dict) or item.get("orderNumber") != order_number:
+        raise PaymentsUnavailable(f"Unexpected batch result for {order_number}: {item}")
+    error = item.get("error")
+    if isinstance(error, dict):
+        return PaymentRefused(order_number, str(error.get("code")), str(error.get("message")))
+    status, transaction_id = item.get("status"), item.get("transactionId")
+    if status not in PAYMENT_OUTCOMES or not _is_transaction_id(transaction_id):
+        # The call went through but we cannot read this result: unknown, so ask again.
+        raise PaymentsUnavailable(f"Unexpected batch result for {order_number}: {item}")
+    return PaymentResult(order_number, status, transaction_id)
 
 
 def _observe(operation: str, result: str, started: float) -> None:

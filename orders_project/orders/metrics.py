@@ -16,12 +16,17 @@ logger = logging.getLogger(__name__)
 
 PAYMENT_RESULTS = Counter(
     "orders_payment_results_total",
-    "Payment results from Payments applied to orders, by status (confirmed, declined).",
+    "Payment results from Payments applied to orders, by status (confirmed, declined, refunded).",
     ["status"],
+)
+PAYMENT_REFUSALS = Counter(
+    "orders_payment_refusals_total",
+    "Orders of a batch that Payments refused (another amount before, invalid data), by code.",
+    ["code"],
 )
 PAYMENTS_CALL_SECONDS = Histogram(
     "orders_payments_call_duration_seconds",
-    "Calls to Payments, by operation (payment, refund) and result (2xx, 4xx, 5xx, error).",
+    "Calls to Payments, by operation (payment_batch, refund) and result (2xx, 4xx, 5xx, error).",
     ["operation", "result"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
 )

@@ -38,7 +38,9 @@ class Order(models.Model):
     state = models.CharField(max_length=16, choices=OrderState.choices, default=OrderState.CREATED)
     # When the current state was entered: the delivery and re-drive sweeps select on it.
     state_changed_at = models.DateTimeField(default=timezone.now)
-    # When its payment was last queued: the re-drive sweep takes the longest-waiting first, so
+    # From when a charger may take the order (orders/charging.py): its creation, then the end of
+    # each claim. A charger that takes it moves this ORDERS_PAYMENT_STUCK_AFTER_SECONDS ahead, so
+    # a claim whose worker died expires and the order is charged again; the oldest go first, so
     # orders that Payments keeps refusing cannot starve the others.
     payment_requested_at = models.DateTimeField(default=timezone.now)
     # Compensation of a cancelled order that may have been charged. refund_requested_at: since
@@ -92,8 +94,8 @@ class Order(models.Model):
 
 
 class OrderStateChange(models.Model):
-    """One row per change of state. A row whose from and to states are equal records an event
-    that changed nothing, such as a payment result that arrived after the customer cancelled."""
+    """One row per change of state, written only by orders/transitions.py; facts that change no
+    state are OrderEvents."""
 
     order = models.ForeignKey(Order, related_name="history", on_delete=models.CASCADE)
     # NULL on the first row: an order comes from no previous state.
@@ -109,6 +111,40 @@ class OrderStateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state or '-'} -> {self.to_state}"
+
+
+class OrderEventKind(models.TextChoices):
+    # Payments decided after the customer had cancelled: the cancel stands (a confirmed charge
+    # is refunded).
+    PAYMENT_AFTER_CANCELLATION = "payment_after_cancellation"
+    REFUNDED = "refunded"  # Payments gave a cancelled order's charge back
+    REFUND_NOT_NEEDED = "refund_not_needed"  # Payments had nothing to give back
+    NOTE = "note"  # a fact recorded before events had kinds (migration 0003)
+
+
+class OrderEvent(models.Model):
+    """Something that happened to an order without changing its state, as django-oscar keeps
+    PaymentEvent apart from OrderStatusChange: the state history stays the path of states."""
+
+    order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=32, choices=OrderEventKind.choices)
+    detail = models.CharField(max_length=200)
+    # Payments' transaction id, when the fact is about a charge or a refund.
+    transaction_id = models.CharField(max_length=64, blank=True, default="")
+    # Who or what caused it: "payments" for what Payments answered.
+    actor = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=OrderEventKind.values), name="order_event_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
 
 
 class IdempotencyKey(models.Model):

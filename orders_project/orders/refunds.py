@@ -5,9 +5,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from orders import dispatch, events
 from orders.clients import payments_client
 from orders.exceptions import NothingToRefund
-from orders.models import Order, OrderStateChange
+from orders.models import Order, OrderEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +17,6 @@ def order_refund_request(*, order: Order, queue: bool) -> None:
     """Mark the refund of a cancelled order due (once). With `queue` (a charge is known to
     exist), queue it when the transaction commits, even if an earlier check found nothing to
     refund; a refund already made is never asked again. Call inside the caller's transaction."""
-    from orders.tasks import refund_payment  # tasks import services: import at call time
-
     now = timezone.now()
     this_order = Order.objects.filter(id=order.id)
     this_order.filter(refund_requested_at__isnull=True).update(
@@ -25,7 +24,10 @@ def order_refund_request(*, order: Order, queue: bool) -> None:
     )
     if queue and this_order.filter(refunded_at__isnull=True).update(refund_queued_at=now):
         # robust: with the broker down the cancel still stands; the re-drive queues the refund.
-        transaction.on_commit(lambda number=order.number: refund_payment.delay(number), robust=True)
+        # A lambda, not a partial: Django names a failed callback by its __qualname__.
+        transaction.on_commit(
+            lambda number=order.number: dispatch.refund(order_number=number), robust=True
+        )
 
 
 NOTHING_CHARGED = {
@@ -55,33 +57,41 @@ def order_refund_payment(*, order_number: str) -> None:
         # the call reopened it, and the charge it reports must still be refunded.
         _order_refund_settle(
             order_number=order_number,
-            refunded=False,
-            reason=f"no refund needed: {why} ({exc.payments_code})",
+            kind=OrderEventKind.REFUND_NOT_NEEDED,
+            detail=f"no refund needed: {why} ({exc.payments_code})",
             queued_at=queued_at,
         )
         return
     _order_refund_settle(
         order_number=order_number,
-        refunded=True,
-        reason=f"payment refunded ({refund.transaction_id})",
+        kind=OrderEventKind.REFUNDED,
+        detail="payment refunded",
+        transaction_id=refund.transaction_id,
     )
 
 
-def _order_refund_settle(*, order_number: str, refunded: bool, reason: str, queued_at=None) -> None:
-    """Close a due refund and write its history row: a compare-and-set on "still due" (and,
-    with `queued_at`, on "queued then"), so that of two runs of the task one records it."""
+def _order_refund_settle(
+    *, order_number: str, kind: str, detail: str, transaction_id: str = "", queued_at=None
+) -> None:
+    """Close a due refund and record its event: a compare-and-set on "still due" (and, with
+    `queued_at`, on "queued then"), so that of two runs of the task one records it."""
     due = Order.objects.filter(number=order_number, refund_queued_at__isnull=False)
     if queued_at is not None:
         due = due.filter(refund_queued_at=queued_at)
     now = timezone.now()
     with transaction.atomic():
+        refunded = kind == OrderEventKind.REFUNDED
         settled = due.update(
             refund_queued_at=None, refunded_at=now if refunded else None, updated_at=now
         )
         if not settled:
             return
         order = Order.objects.get(number=order_number)
-        OrderStateChange.objects.create(
-            order=order, from_state=order.state, to_state=order.state, reason=reason, created_at=now
+        order.events.create(
+            kind=kind,
+            detail=detail,
+            transaction_id=transaction_id,
+            actor=events.PAYMENTS,
+            created_at=now,
         )
-    logger.info("order %s: %s", order_number, reason)
+    logger.info("order %s: %s", order_number, detail)

@@ -16,8 +16,9 @@ def order_get(*, order_number: str) -> Order:
 
 
 def order_get_with_history(*, order_number: str) -> Order:
+    """The order with its state history and its events."""
     try:
-        return Order.objects.prefetch_related("history").get(number=order_number)
+        return Order.objects.prefetch_related("history", "events").get(number=order_number)
     except Order.DoesNotExist:
         raise OrderNotFound() from None
 

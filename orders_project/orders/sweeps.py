@@ -10,8 +10,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from orders import dispatch, transitions
 from orders.metrics import DELIVERY_LAG
-from orders.models import Order, OrderState, OrderStateChange
+from orders.models import Order, OrderState
+
+# A new order wakes the charger at once; one still waiting this long after its clock passed
+# was missed (its wake-up was lost with the broker, or Payments was down): the re-drive wakes
+# the charger for it.
+MISSED_AFTER = timedelta(seconds=2)
 
 logger = logging.getLogger(__name__)
 
@@ -38,57 +44,44 @@ def orders_deliver_due(*, now=None, batch_size: int | None = None) -> int:
             ids = list(confirmed_at)
             if not ids:
                 return delivered
+            moved = transitions.orders_move_many(
+                from_state=OrderState.CONFIRMED,
+                moves=[
+                    transitions.Move(order_id, OrderState.DELIVERED, "delivery time reached")
+                    for order_id in ids
+                ],
+            )
             moved_at = timezone.now()
-            Order.objects.filter(id__in=ids, state=OrderState.CONFIRMED).update(
-                state=OrderState.DELIVERED, state_changed_at=moved_at, updated_at=moved_at
-            )
-            OrderStateChange.objects.bulk_create(
-                OrderStateChange(
-                    order_id=order_id,
-                    from_state=OrderState.CONFIRMED,
-                    to_state=OrderState.DELIVERED,
-                    reason="delivery time reached",
-                    created_at=moved_at,
-                )
-                for order_id in ids
-            )
-            delivered += len(ids)
-            logger.info("delivered %d orders", len(ids))
-        for changed_at in confirmed_at.values():
+            delivered += len(moved)
+            logger.info("delivered %d orders", len(moved))
+        for order_id, changed_at in confirmed_at.items():
+            if order_id not in moved:
+                continue
             # Never negative in a real sweep; a test's `now` may run ahead of the clock.
             DELIVERY_LAG.observe(max(0.0, (moved_at - (changed_at + delay)).total_seconds()))
 
 
-def orders_redrive_stuck_payments(*, now=None, batch_size: int | None = None) -> list[str]:
-    """Queue the payment again for orders still `created` long after it was last queued: their
-    task was lost (process died before queueing, broker lost the message) or gave up.
-
-    Each pick moves the order's payment_requested_at forward, so an order is re-driven at most
-    once per ORDERS_PAYMENT_STUCK_AFTER_SECONDS and every stuck order gets its turn."""
-    from orders.tasks import request_payment  # tasks import services: import at call time
-
-    numbers = _orders_redrive(
-        waiting=Q(state=OrderState.CREATED),
-        clock="payment_requested_at",
-        task=request_payment,
-        now=now,
-        batch_size=batch_size,
-    )
-    if numbers:
-        logger.warning("re-queued the payment of %d stuck orders", len(numbers))
-    return numbers
+def orders_redrive_stuck_payments(*, now=None) -> int:
+    """Wake the charger if orders have been waiting for one: their wake-up was lost (broker
+    down or restarted), or their claim expired (the charger's worker died, or its retries ran
+    out). The charger takes them, oldest clock first; return how many were waiting."""
+    now = now or timezone.now()
+    missed = Order.objects.filter(
+        state=OrderState.CREATED, payment_requested_at__lte=now - MISSED_AFTER
+    ).count()
+    if missed:
+        logger.warning("%d orders were waiting for a charger: waking it", missed)
+        dispatch.wake_charger()
+    return missed
 
 
 def orders_redrive_stuck_refunds(*, now=None, batch_size: int | None = None) -> list[str]:
     """Queue the refund again for orders whose refund is still due long after it was last
     queued: its task was lost or gave up, or it is the check that a cancel from `created`
     deferred. Fair the same way as the payments: oldest first, and each pick restarts its clock."""
-    from orders.tasks import refund_payment  # tasks import services: import at call time
-
     numbers = _orders_redrive(
         waiting=Q(refund_queued_at__isnull=False),
         clock="refund_queued_at",
-        task=refund_payment,
         now=now,
         batch_size=batch_size,
     )
@@ -97,8 +90,8 @@ def orders_redrive_stuck_refunds(*, now=None, batch_size: int | None = None) -> 
     return numbers
 
 
-def _orders_redrive(*, waiting: Q, clock: str, task, now, batch_size: int | None) -> list[str]:
-    """Queue `task` again for the orders `waiting` whose `clock` is older than
+def _orders_redrive(*, waiting: Q, clock: str, now, batch_size: int | None) -> list[str]:
+    """Queue the refund again for the orders `waiting` whose `clock` is older than
     ORDERS_PAYMENT_STUCK_AFTER_SECONDS, longest-waiting first, and restart their clock."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
@@ -111,5 +104,5 @@ def _orders_redrive(*, waiting: Q, clock: str, task, now, batch_size: int | None
         )
         Order.objects.filter(waiting, number__in=numbers).update(**{clock: now})
         for number in numbers:
-            transaction.on_commit(functools.partial(task.delay, number))
+            transaction.on_commit(functools.partial(dispatch.refund, order_number=number))
     return numbers

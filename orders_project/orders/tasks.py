@@ -3,13 +3,14 @@
 from celery import shared_task
 from django.conf import settings
 
-from orders import idempotency, refunds, services, sweeps
+from orders import charging, dispatch, idempotency, refunds, sweeps
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
 
-# How a call to Payments is retried: only "no answer / try again" (PaymentsUnavailable), with
-# exponential backoff and full jitter, bounded; a refusal (PaymentRejected) would fail again,
-# and whatever exhausts its retries is picked up by the re-drive sweep.
+# How a call to Payments (a batch of charges, a refund) is retried: only "no answer / try again"
+# (PaymentsUnavailable), with exponential backoff and full jitter, bounded; a refusal
+# (PaymentRejected) would fail again, and whatever exhausts its retries is picked up by the
+# re-drive sweep.
 PAYMENTS_CALL_RETRY = {
     "autoretry_for": (PaymentsUnavailable,),
     "max_retries": settings.ORDERS_PAYMENT_MAX_RETRIES,
@@ -19,13 +20,19 @@ PAYMENTS_CALL_RETRY = {
 }
 
 
-@shared_task(bind=True, name="orders.request_payment", **PAYMENTS_CALL_RETRY)
-def request_payment(self, order_number: str) -> None:
+@shared_task(name=dispatch.CHARGE_WAITING_ORDERS)
+def charge_waiting_orders() -> int:
+    dispatch.charger_started()
+    return charging.orders_charge_waiting()
+
+
+@shared_task(bind=True, name=dispatch.CHARGE_ORDERS, **PAYMENTS_CALL_RETRY)
+def charge_orders(self, order_numbers: list[str]) -> int:
     _count_retry(self, "payment")
-    services.order_request_payment(order_number=order_number)
+    return charging.orders_charge_again(order_numbers=order_numbers)
 
 
-@shared_task(bind=True, name="orders.refund_payment", **PAYMENTS_CALL_RETRY)
+@shared_task(bind=True, name=dispatch.REFUND_PAYMENT, **PAYMENTS_CALL_RETRY)
 def refund_payment(self, order_number: str) -> None:
     _count_retry(self, "refund")
     refunds.order_refund_payment(order_number=order_number)
@@ -44,9 +51,9 @@ def deliver_due_orders() -> int:
 @shared_task(name="orders.redrive_stuck_payments")
 def redrive_stuck_payments() -> int:
     # Both are calls to Payments whose outcome Orders is still waiting for.
-    payments = sweeps.orders_redrive_stuck_payments()
+    waiting = sweeps.orders_redrive_stuck_payments()
     refunds = sweeps.orders_redrive_stuck_refunds()
-    return len(payments) + len(refunds)
+    return waiting + len(refunds)
 
 
 @shared_task(name="orders.delete_expired_idempotency_keys")

@@ -1,15 +1,19 @@
 """Fixtures for the Orders suite: eager Celery, Payments mocked at the HTTP boundary, orders in
 any state reached through the real services."""
 
+import contextlib
+import uuid
 from decimal import Decimal
 
 import pytest
+import redis
 import responses
 from django.conf import settings
+from helpers import Scrape
 from rest_framework.test import APIClient
 
 from config.celery_app import app as celery_app
-from orders import services
+from orders import dispatch, services
 from orders.clients import payments_client
 from orders.models import Order, OrderState
 
@@ -32,6 +36,22 @@ def celery_eager():
 
 
 @pytest.fixture(autouse=True)
+def wake_up_guard(monkeypatch) -> str:
+    """The charger's wake-up guard is a key in the real Redis (settings.REDIS_URL), which this
+    run shares with any other run on that Redis. Each test gets a key of its own, so that a guard
+    left set (its publish failed, or no charger ran) cannot swallow another test's wake-up;
+    yields the key."""
+    key = f"{dispatch.WAKE_UP_GUARD_KEY}:test-{uuid.uuid4().hex}"
+    monkeypatch.setattr(dispatch, "WAKE_UP_GUARD_KEY", key)
+    dispatch._guard.cache_clear()
+    yield key
+    dispatch._guard.cache_clear()  # a test may have pointed it elsewhere
+    with contextlib.suppress(redis.RedisError):  # a test that made Redis unreachable
+        dispatch._guard().delete(key)
+    dispatch._guard.cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def http():
     """Every outbound HTTP call goes through `responses`: an unregistered URL fails with
     ConnectionError, so no test can reach a real network by accident."""
@@ -44,6 +64,11 @@ def http():
 @pytest.fixture
 def payment_url() -> str:
     return f"{settings.PAYMENTS_URL}/payment"
+
+
+@pytest.fixture
+def batch_url() -> str:
+    return f"{settings.PAYMENTS_URL}/payment/batch"
 
 
 @pytest.fixture
@@ -66,6 +91,12 @@ def fast_password_hashing(settings):
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def scrape(api_client):
+    """GET /metrics now, parsed (helpers.Scrape)."""
+    return lambda: Scrape(api_client)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from django.contrib import messages
 from django.core.management import call_command
 from django.urls import reverse
 
-from orders.models import Order, OrderState
+from orders import services
+from orders.models import Order, OrderEvent, OrderState, OrderStateChange
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -56,20 +57,49 @@ def test_admin_changelist_searches_by_number(admin_client, make_order):
     assert other.number not in response.content.decode()
 
 
+def inlines(response) -> dict:
+    """The change page's inline rows, by model."""
+    formsets = response.context["inline_admin_formsets"]
+    return {formset.opts.model: [form.original for form in formset] for formset in formsets}
+
+
 def test_admin_change_page_shows_the_history_inline(admin_client, make_order):
     order = make_order(state=OrderState.DELIVERED)
 
     response = admin_client.get(reverse("admin:orders_order_change", args=[order.pk]))
 
     assert response.status_code == 200
-    [inline] = response.context["inline_admin_formsets"]
-    rows = [form.original for form in inline]
-    assert [(row.from_state, row.to_state) for row in rows] == [
+    rows = inlines(response)
+    assert set(rows) == {OrderStateChange, OrderEvent}
+    assert [(row.from_state, row.to_state) for row in rows[OrderStateChange]] == [
         (None, "created"),
         ("created", "confirmed"),
         ("confirmed", "delivered"),
     ]
+    assert rows[OrderEvent] == []
     assert "order created" in response.content.decode()
+
+
+def test_admin_change_page_shows_the_events_inline(admin_client, make_order):
+    order = make_order()
+    services.order_cancel(order_number=order.number)
+    services.order_apply_payment_result(
+        order_number=order.number, payment_status="declined", transaction_id="tx-late-1"
+    )
+
+    response = admin_client.get(reverse("admin:orders_order_change", args=[order.pk]))
+
+    assert response.status_code == 200
+    rows = inlines(response)
+    assert [(row.from_state, row.to_state) for row in rows[OrderStateChange]] == [
+        (None, "created"),
+        ("created", "cancelled"),
+    ]
+    [event] = rows[OrderEvent]
+    assert (event.kind, event.transaction_id) == ("payment_after_cancellation", "tx-late-1")
+    page = response.content.decode()
+    assert "payment declined after cancellation" in page
+    assert "tx-late-1" in page
 
 
 def test_admin_cannot_add_or_delete_orders(admin_client, make_order):

@@ -3,8 +3,10 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from helpers import ORDER_NUMBER_PATTERN, assert_error, payment_body
+from django.conf import settings
+from helpers import ORDER_NUMBER_PATTERN, assert_error, batch_echo, sent_numbers
 
+from orders import refunds, services
 from orders.apis import OrderOutputSerializer, OrderStatusApi, order_representation
 from orders.models import Order, OrderState
 
@@ -69,19 +71,19 @@ def test_order_create_api_ignores_fields_it_does_not_know(api_client):
 
 
 def test_order_create_api_then_payment_confirms_the_order(
-    api_client, django_capture_on_commit_callbacks, http, payment_url
+    api_client, django_capture_on_commit_callbacks, http, batch_url
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api_client.post("/order", NEW_ORDER, format="json")
     number = response.json()["orderNumber"]
     assert len(callbacks) == 1
-    http.add("POST", payment_url, json=payment_body(number), status=201)
+    http.add_callback("POST", batch_url, callback=batch_echo())
 
-    callbacks[0]()
+    callbacks[0]()  # the wake-up: the charger runs (eagerly) and charges the order
 
     status = api_client.get(f"/order/status/{number}").json()
     assert status["state"] == "confirmed"
-    assert len(http.calls) == 1
+    assert [sent_numbers(call) for call in http.calls] == [[number]]
 
 
 @pytest.mark.parametrize("suffix", ["", "/"])
@@ -104,7 +106,8 @@ def test_order_detail_api_includes_the_history(api_client, make_order, suffix):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == ORDER_FIELDS | {"history"}
+    assert set(body) == ORDER_FIELDS | {"history", "events"}
+    assert body["events"] == []  # nothing happened that changed no state
     assert body["state"] == "delivered"
     assert body["price"] == "12.50"
     assert [set(row) for row in body["history"]] == [{"from", "to", "at", "reason"}] * 3
@@ -116,6 +119,64 @@ def test_order_detail_api_includes_the_history(api_client, make_order, suffix):
     assert body["history"][0]["reason"] == "order created"
     times = [datetime.fromisoformat(row["at"]) for row in body["history"]]
     assert times == sorted(times)
+
+
+def test_order_detail_api_shows_a_late_result_and_its_refund_as_events(
+    api_client, make_order, http, django_capture_on_commit_callbacks
+):
+    order = make_order()
+    services.order_cancel(order_number=order.number)
+    refund = {"orderNumber": order.number, "status": "refunded", "transactionId": "tx-refund"}
+    http.add("POST", f"{settings.PAYMENTS_URL}/payment/{order.number}/refund", json=refund)
+    with django_capture_on_commit_callbacks(execute=True):  # the refund task runs on commit
+        services.order_apply_payment_result(
+            order_number=order.number, payment_status="confirmed", transaction_id="tx-late"
+        )
+
+    body = api_client.get(f"/order/{order.number}").json()
+
+    assert body["state"] == "cancelled"
+    # The history is the path of states; what changed no state is an event.
+    assert [(row["from"], row["to"]) for row in body["history"]] == [
+        (None, "created"),
+        ("created", "cancelled"),
+    ]
+    assert [set(event) for event in body["events"]] == [
+        {"kind", "detail", "transactionId", "actor", "at"}
+    ] * 2
+    assert [{k: v for k, v in e.items() if k != "at"} for e in body["events"]] == [
+        {
+            "kind": "payment_after_cancellation",
+            "detail": "payment confirmed after cancellation",
+            "transactionId": "tx-late",
+            "actor": "payments",
+        },
+        {
+            "kind": "refunded",
+            "detail": "payment refunded",
+            "transactionId": "tx-refund",
+            "actor": "payments",
+        },
+    ]
+    times = [datetime.fromisoformat(event["at"]) for event in body["events"]]
+    assert times == sorted(times)
+    assert times[0] >= datetime.fromisoformat(body["history"][-1]["at"])
+
+
+def test_order_detail_api_shows_an_event_without_a_transaction_id_as_empty(
+    api_client, make_order, http
+):
+    order = make_order()
+    services.order_cancel(order_number=order.number)  # a refund check is due, deferred
+    url = f"{settings.PAYMENTS_URL}/payment/{order.number}/refund"
+    http.add("POST", url, status=404, json={"code": "payment_not_found", "message": "none"})
+    refunds.order_refund_payment(order_number=order.number)
+
+    [event] = api_client.get(f"/order/{order.number}/").json()["events"]
+
+    assert event["kind"] == "refund_not_needed"
+    assert event["detail"] == "no refund needed: no payment was taken (payment_not_found)"
+    assert event["transactionId"] == ""
 
 
 @pytest.mark.parametrize("state", [OrderState.CREATED, OrderState.CONFIRMED])

@@ -1,5 +1,6 @@
 """Refunds: a cancelled order that was (or may have been) charged gets its payment back, exactly
-once, through POST /payment/<orderNumber>/refund mocked with `responses`; and GET /health/ready
+once, through POST /payment/<orderNumber>/refund mocked with `responses`, and the outcome is an
+event of the order (its state history only holds changes of state); and GET /health/ready
 counts the orders stuck waiting for Payments."""
 
 import json
@@ -11,13 +12,13 @@ import requests
 from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
-from helpers import MAX_CALLS, assert_legal_history, payment_body, redrive
+from helpers import MAX_CALLS, assert_legal_history, batch_echo, charge, redrive
 
 from orders import services, sweeps
 from orders.exceptions import PaymentRejected, PaymentsUnavailable
-from orders.models import Order, OrderState
+from orders.models import Order, OrderEventKind, OrderState
 from orders.selectors import orders_stuck_count
-from orders.tasks import refund_payment, request_payment
+from orders.tasks import refund_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +43,29 @@ def fresh(order) -> Order:
     return Order.objects.get(pk=order.pk)
 
 
-def refund_notes(order) -> list[str]:
-    rows = order.history.filter(from_state="cancelled", to_state="cancelled")
-    return [row.reason for row in rows if "refund" in row.reason]
+REFUND_OUTCOMES = (OrderEventKind.REFUNDED, OrderEventKind.REFUND_NOT_NEEDED)
+
+
+def refund_events(order) -> list[tuple[str, str, str]]:
+    """The refund outcomes recorded for the order: (kind, detail, transaction id), oldest first.
+    Each comes from Payments, and none is a row of the state history."""
+    rows = order.events.filter(kind__in=REFUND_OUTCOMES)
+    assert {row.actor for row in rows} <= {"payments"}
+    assert_legal_history(order)  # no row from a state to itself
+    return list(rows.values_list("kind", "detail", "transaction_id"))
+
+
+def refunded_event(transaction_id: str) -> tuple[str, str, str]:
+    return (OrderEventKind.REFUNDED, "payment refunded", transaction_id)
+
+
+def late(status: str, transaction_id: str) -> tuple[str, str, str]:
+    detail = f"payment {status} after cancellation"
+    return (OrderEventKind.PAYMENT_AFTER_CANCELLATION, detail, transaction_id)
+
+
+def all_events(order) -> list[tuple[str, str, str]]:
+    return list(order.events.values_list("kind", "detail", "transaction_id"))
 
 
 def cancelled_with_refund_due(make_order) -> Order:
@@ -82,10 +103,10 @@ def test_order_cancel_of_a_confirmed_order_refunds_it_once(
     assert refunded.refunded_at is not None
     assert refunded.refund_requested_at <= refunded.refunded_at
     assert refunded.refund_queued_at is None
-    last = order.history.order_by("-id").first()
-    assert (last.from_state, last.to_state) == ("cancelled", "cancelled")
-    assert last.reason == "payment refunded (tx-refund)"
-    assert_legal_history(order)
+    history = list(order.history.values_list("from_state", "to_state"))
+    assert history[-2:] == [("created", "confirmed"), ("confirmed", "cancelled")]
+    assert refund_events(order) == [refunded_event("tx-refund")]
+    assert all_events(order) == [refunded_event("tx-refund")]
 
 
 def test_order_cancel_queues_the_refund_only_after_commit(
@@ -104,7 +125,7 @@ def test_order_cancel_queues_the_refund_only_after_commit(
     assert cancelled.refunded_at is None
 
 
-def test_refund_payment_run_twice_calls_and_notes_once(make_order, http):
+def test_refund_payment_run_twice_calls_and_records_once(make_order, http):
     order = cancelled_with_refund_due(make_order)
     http.add("POST", refund_url(order.number), json=refund_body(order.number))
 
@@ -112,7 +133,7 @@ def test_refund_payment_run_twice_calls_and_notes_once(make_order, http):
     refund_payment.delay(order.number)
 
     assert len(http.calls) == 1  # the second run finds the refund settled
-    assert len(refund_notes(order)) == 1
+    assert len(refund_events(order)) == 1
 
 
 def test_refund_payment_overlapping_runs_record_one_refund(make_order, http):
@@ -133,7 +154,7 @@ def test_refund_payment_overlapping_runs_record_one_refund(make_order, http):
     refund_payment.delay(order.number)
 
     assert len(http.calls) == 2
-    assert refund_notes(order) == ["payment refunded (tx-same)"]
+    assert refund_events(order) == [refunded_event("tx-same")]
     assert fresh(order).refunded_at is not None
 
 
@@ -155,10 +176,11 @@ def test_late_confirmation_after_cancel_refunds_the_charge(
     assert len(http.calls) == 1
     assert fresh(order).state == OrderState.CANCELLED
     assert fresh(order).refunded_at is not None
-    reasons = list(order.history.values_list("reason", flat=True))
-    assert reasons[-2:] == [
-        "payment confirmed after cancellation (tx-late)",
-        "payment refunded (tx-r)",
+    assert all_events(order) == [late("confirmed", "tx-late"), refunded_event("tx-r")]
+    history = list(order.history.values_list("from_state", "to_state", "reason"))
+    assert history == [
+        (None, "created", "order created"),
+        ("created", "cancelled", "cancelled by customer"),
     ]
     assert_legal_history(order)
 
@@ -176,6 +198,7 @@ def test_late_confirmation_delivered_twice_queues_one_refund(
             )
 
     assert len(callbacks) == 1
+    assert all_events(order) == [late("confirmed", "tx-late")]
 
 
 def test_late_decline_after_cancel_queues_no_refund(make_order, django_capture_on_commit_callbacks):
@@ -188,26 +211,30 @@ def test_late_decline_after_cancel_queues_no_refund(make_order, django_capture_o
         )
 
     assert callbacks == []
+    assert all_events(order) == [late("declined", "tx-late")]
+    assert fresh(order).refund_queued_at is not None  # only the deferred check stays due
 
 
-def test_request_payment_confirmed_while_the_customer_cancels_is_refunded(
-    make_order, http, payment_url, django_capture_on_commit_callbacks
+def test_charge_confirmed_while_the_customer_cancels_is_refunded(
+    make_order, http, batch_url, django_capture_on_commit_callbacks
 ):
     order = make_order()
 
     def cancel_while_in_flight(request):
         services.order_cancel(order_number=order.number)
-        return 201, {}, json.dumps(payment_body(order.number))
+        return batch_echo()(request)
 
-    http.add_callback("POST", payment_url, callback=cancel_while_in_flight)
-    http.add("POST", refund_url(order.number), json=refund_body(order.number))
+    http.add_callback("POST", batch_url, callback=cancel_while_in_flight)
+    http.add("POST", refund_url(order.number), json=refund_body(order.number, "tx-back"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        request_payment.delay(order.number)
+        charge()
 
-    assert [call.request.url for call in http.calls] == [payment_url, refund_url(order.number)]
+    assert [call.request.url for call in http.calls] == [batch_url, refund_url(order.number)]
     assert fresh(order).refunded_at is not None
-    assert_legal_history(order)
+    [late_result] = order.events.filter(kind=OrderEventKind.PAYMENT_AFTER_CANCELLATION)
+    assert late_result.transaction_id  # the charge's, as Payments answered it
+    assert refund_events(order) == [refunded_event("tx-back")]
 
 
 # --- a cancel from `created`: a charge Orders never heard of ---------------------------------
@@ -228,7 +255,7 @@ def test_order_cancel_of_a_created_order_defers_a_refund_check(
 
 
 def test_payment_that_timed_out_before_a_cancel_is_found_and_refunded(
-    make_order, http, payment_url, django_capture_on_commit_callbacks
+    make_order, http, batch_url, django_capture_on_commit_callbacks
 ):
     """Payments charged, but its answer never came back; the customer cancelled before the
     retry, which then stops asking. The deferred check finds the charge and refunds it."""
@@ -238,16 +265,16 @@ def test_payment_that_timed_out_before_a_cancel_is_found_and_refunded(
         services.order_cancel(order_number=order.number)
         raise requests.exceptions.ReadTimeout("the answer was lost")
 
-    http.add_callback("POST", payment_url, callback=charge_then_time_out_while_the_customer_cancels)
+    http.add_callback("POST", batch_url, callback=charge_then_time_out_while_the_customer_cancels)
     http.add("POST", refund_url(order.number), json=refund_body(order.number, "tx-found"))
-    request_payment.delay(order.number)
+    charge()
     assert len(http.calls) == 1  # the retry saw `cancelled` and made no call
 
     age_refund(order, STUCK + timedelta(seconds=1))
     assert redrive(django_capture_on_commit_callbacks) == 1
 
     assert http.calls[-1].request.url == refund_url(order.number)
-    assert refund_notes(order) == ["payment refunded (tx-found)"]
+    assert refund_events(order) == [refunded_event("tx-found")]
     assert fresh(order).refunded_at is not None
 
 
@@ -272,7 +299,9 @@ def test_refund_payment_nothing_charged_is_recorded_and_not_retried(
     settled = fresh(order)
     assert settled.refund_queued_at is None
     assert settled.refunded_at is None  # nothing was refunded: nothing had been charged
-    assert refund_notes(order) == [f"no refund needed: {why} ({code})"]
+    assert refund_events(order) == [
+        (OrderEventKind.REFUND_NOT_NEEDED, f"no refund needed: {why} ({code})", "")
+    ]
     Order.objects.filter(pk=order.pk).update(refund_requested_at=timezone.now() - STUCK * 10)
     assert redrive(django_capture_on_commit_callbacks) == 0  # no longer due, however old
     assert orders_stuck_count()["awaiting_refund"] == 0
@@ -296,7 +325,13 @@ def test_late_confirmation_reopens_a_refund_that_found_nothing_charged(
 
     assert len(http.calls) == 2
     assert fresh(order).refunded_at is not None
-    assert refund_notes(order)[-1] == "payment refunded (tx-2)"
+    not_needed = "no refund needed: no payment was taken (payment_not_found)"
+    assert all_events(order) == [
+        (OrderEventKind.REFUND_NOT_NEEDED, not_needed, ""),
+        late("confirmed", "tx-late"),
+        refunded_event("tx-2"),
+    ]
+    assert_legal_history(order)
 
 
 def test_confirmation_arriving_during_a_nothing_charged_answer_is_still_refunded(
@@ -324,7 +359,7 @@ def test_confirmation_arriving_during_a_nothing_charged_answer_is_still_refunded
 
     assert len(http.calls) == 2
     assert fresh(order).refunded_at is not None
-    assert refund_notes(order) == ["payment refunded (tx-late)"]
+    assert refund_events(order) == [refunded_event("tx-late")]
 
 
 # --- Payments does not answer, or refuses -------------------------------------------------
@@ -351,7 +386,7 @@ def test_refund_payment_retries_until_payments_answers(make_order, http, first_a
 
     assert len(http.calls) == 2
     assert fresh(order).refunded_at is not None
-    assert len(refund_notes(order)) == 1
+    assert len(refund_events(order)) == 1
 
 
 def test_refund_payment_exhausted_retries_is_redriven_later(
@@ -375,7 +410,7 @@ def test_refund_payment_exhausted_retries_is_redriven_later(
 
     assert len(http.calls) == MAX_CALLS + 1
     assert fresh(order).refunded_at is not None
-    assert len(refund_notes(order)) == 1
+    assert len(refund_events(order)) == 1
 
 
 @pytest.mark.parametrize(
@@ -398,7 +433,7 @@ def test_refund_payment_other_refusals_stay_due_without_retry(
     assert len(http.calls) == 1
     assert isinstance(result.result, PaymentRejected)
     assert fresh(order).refund_queued_at is not None  # an operator fixes it; re-drive tries again
-    assert refund_notes(order) == []
+    assert refund_events(order) == []
     age_refund(order, STUCK + timedelta(seconds=1))
     assert redrive(django_capture_on_commit_callbacks) == 1
     assert len(http.calls) == 2

@@ -1,7 +1,6 @@
 """Several threads, each with its own database connection, against a database that commits for
 real (transaction=True): what the compare-and-set and the locks promise under contention."""
 
-import json
 import re
 from datetime import timedelta
 
@@ -11,14 +10,16 @@ from django.utils import timezone
 from helpers import (
     ORDER_NUMBER_PATTERN,
     assert_legal_history,
-    payment_echo,
+    batch_echo,
+    batch_refuse_all,
     run_in_threads,
+    sent_numbers,
 )
 from rest_framework.test import APIClient
 
-from orders import services, sweeps
+from orders import charging, services, sweeps
 from orders.exceptions import IllegalTransition
-from orders.models import Order, OrderState, OrderStateChange
+from orders.models import Order, OrderEventKind, OrderState, OrderStateChange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,14 +27,14 @@ THREADS = 8
 
 
 @pytest.fixture
-def payments_refuses(http, payment_url):
-    """Commits are real here, so creating an order queues its payment at once (eagerly). These
-    tests race other things: Payments refuses (not retried), and the orders stay `created`."""
-    http.add("POST", payment_url, status=409, json={"code": "conflict"})
+def payments_refuses(http, batch_url):
+    """Commits are real here, so creating an order wakes the charger at once (eagerly). These
+    tests race other things: Payments refuses each order (not retried), and they stay `created`."""
+    http.add_callback("POST", batch_url, callback=batch_refuse_all())
 
 
-def test_order_create_api_from_many_threads_gives_unique_numbers(http, payment_url):
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+def test_order_create_api_from_many_threads_gives_unique_numbers(http, batch_url):
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
 
     def create(index):
         def post():
@@ -49,8 +50,9 @@ def test_order_create_api_from_many_threads_gives_unique_numbers(http, payment_u
     assert len(set(numbers)) == THREADS
     assert all(re.fullmatch(ORDER_NUMBER_PATTERN, number) for number in numbers)
     assert Order.objects.count() == THREADS
-    # Each order was created once, asked Payments once, and moved once.
-    sent = sorted(json.loads(call.request.body)["orderNumber"] for call in http.calls)
+    # Each order was created once, sent to Payments once (the wake-ups coalesce, so a batch may
+    # carry several), and moved once.
+    sent = sorted(number for call in http.calls for number in sent_numbers(call))
     assert sent == sorted(numbers)
     for order in Order.objects.all():
         creations = order.history.filter(from_state=None, to_state=OrderState.CREATED)
@@ -73,14 +75,18 @@ def test_order_cancel_racing_a_confirmed_payment_always_ends_cancelled(make_orde
         )
 
         # Whichever wins, both calls succeed: cancel from created or from confirmed is legal,
-        # and a confirmation that arrives after the cancel is written down as a note.
+        # and a confirmation that arrives after the cancel is recorded as an event.
         assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
         assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
         assert_legal_history(order)
         path = list(order.history.values_list("from_state", "to_state"))
-        assert path in (
-            [(None, "created"), ("created", "cancelled"), ("cancelled", "cancelled")],
-            [(None, "created"), ("created", "confirmed"), ("confirmed", "cancelled")],
+        late = list(order.events.values_list("kind", "transaction_id"))
+        assert (path, late) in (
+            (
+                [(None, "created"), ("created", "cancelled")],
+                [(OrderEventKind.PAYMENT_AFTER_CANCELLATION, "tx-race")],
+            ),
+            ([(None, "created"), ("created", "confirmed"), ("confirmed", "cancelled")], []),
         )
 
 
@@ -104,9 +110,9 @@ def test_order_cancel_racing_a_declined_payment_cancels_exactly_once(make_order)
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
     moves = order.history.filter(to_state=OrderState.CANCELLED, from_state=OrderState.CREATED)
     assert moves.count() == 1
-    notes = order.history.filter(from_state=OrderState.CANCELLED, to_state=OrderState.CANCELLED)
-    # The customer's cancel went through first exactly when the decline became a late note.
-    assert notes.count() == (0 if isinstance(cancel_outcome, Exception) else 1)
+    late = order.events.filter(kind=OrderEventKind.PAYMENT_AFTER_CANCELLATION)
+    # The customer's cancel went through first exactly when the decline became a late result.
+    assert late.count() == (0 if isinstance(cancel_outcome, Exception) else 1)
     assert_legal_history(order)
 
 
@@ -141,3 +147,27 @@ def test_orders_deliver_due_from_several_workers_delivers_each_order_once(make_o
     delivered_rows = OrderStateChange.objects.filter(to_state=OrderState.DELIVERED)
     assert delivered_rows.count() == len(due)
     assert delivered_rows.values("order_id").distinct().count() == len(due)
+
+
+def test_orders_charge_waiting_from_several_chargers_sends_each_order_once(http, batch_url):
+    """Chargers woken at once split the backlog: each claim takes orders nobody else holds."""
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
+    now = timezone.now()
+    # Waiting orders written as a backlog, without the wake-up order_create would publish.
+    Order.objects.bulk_create(
+        Order(number=f"back{index:04}", name="Ada", address="1 Loop Road", price="2.50")
+        for index in range(20)
+    )
+    Order.objects.update(payment_requested_at=now - timedelta(seconds=1))
+
+    outcomes = run_in_threads(
+        *(lambda: charging.orders_charge_waiting(batch_size=3) for _ in range(THREADS // 2))
+    )
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    assert sum(outcomes) == 20
+    sent = [number for call in http.calls for number in sent_numbers(call)]
+    assert sorted(sent) == sorted(Order.objects.values_list("number", flat=True))  # once each
+    assert all(len(sent_numbers(call)) <= 3 for call in http.calls)
+    assert set(Order.objects.values_list("state", flat=True)) == {OrderState.CONFIRMED}
+    assert OrderStateChange.objects.filter(to_state=OrderState.CONFIRMED).count() == 20

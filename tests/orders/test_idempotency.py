@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from helpers import assert_error, payment_echo, run_in_threads
+from helpers import assert_error, batch_echo, batch_refuse_all, run_in_threads, sent_numbers
 from rest_framework.test import APIClient
 
 from orders import idempotency, services
@@ -244,8 +244,8 @@ def test_delete_expired_idempotency_keys_task_frees_the_key_for_a_new_order(api_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_order_create_api_concurrent_requests_with_one_key_make_one_order(http, payment_url):
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+def test_order_create_api_concurrent_requests_with_one_key_make_one_order(http, batch_url):
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
 
     answers = run_in_threads(*(lambda: post(APIClient()) for _ in range(6)))
 
@@ -255,13 +255,14 @@ def test_order_create_api_concurrent_requests_with_one_key_make_one_order(http, 
     order = Order.objects.get()
     assert order.number == answers[0].json()["orderNumber"]
     assert order.history.filter(to_state=OrderState.CREATED).count() == 1
-    assert [json.loads(call.request.body)["orderNumber"] for call in http.calls] == [order.number]
+    assert [number for call in http.calls for number in sent_numbers(call)] == [order.number]
+    assert Order.objects.get().state == OrderState.CONFIRMED
     assert IdempotencyKey.objects.get().order_id == order.id
 
 
 @pytest.mark.django_db(transaction=True)
-def test_order_create_api_concurrent_requests_with_one_key_and_two_bodies(http, payment_url):
-    http.add("POST", payment_url, status=409, json={"code": "conflict"})  # stays `created`
+def test_order_create_api_concurrent_requests_with_one_key_and_two_bodies(http, batch_url):
+    http.add_callback("POST", batch_url, callback=batch_refuse_all())  # stays `created`
     bodies = [NEW_ORDER, {**NEW_ORDER, "price": "99.00"}] * 2
 
     answers = run_in_threads(*(lambda body=body: post(APIClient(), body) for body in bodies))
@@ -279,9 +280,9 @@ def test_order_create_api_concurrent_requests_with_one_key_and_two_bodies(http, 
 
 
 def test_order_create_api_key_payment_flow_confirms_the_one_order(
-    api_client, django_capture_on_commit_callbacks, http, payment_url
+    api_client, django_capture_on_commit_callbacks, http, batch_url
 ):
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
 
     with django_capture_on_commit_callbacks(execute=True):
         number = post(api_client).json()["orderNumber"]
@@ -289,4 +290,6 @@ def test_order_create_api_key_payment_flow_confirms_the_one_order(
 
     assert Order.objects.get(number=number).state == OrderState.CONFIRMED
     assert len(http.calls) == 1
-    assert json.loads(http.calls[0].request.body) == {"orderNumber": number, **NEW_ORDER}
+    assert json.loads(http.calls[0].request.body) == {
+        "payments": [{"orderNumber": number, **NEW_ORDER}]
+    }

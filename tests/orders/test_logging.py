@@ -13,18 +13,19 @@ from pathlib import Path
 import pytest
 from broker import memory_broker, run_as_worker
 from django.conf import settings
-from helpers import payment_echo
+from helpers import batch_echo
 
 from config import celery_signals
 from config.logging import JsonFormatter, RequestIdFilter
 from config.request_id import request_id
 from orders.models import OrderState
-from orders.tasks import request_payment
+from orders.tasks import charge_waiting_orders
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = {"name": "Ada", "address": "1 Loop Road", "price": "12.50"}
+MOVED = "1 of 1 orders moved from created"  # the charger applying its batch's one result
 
 
 @pytest.fixture
@@ -74,28 +75,32 @@ def test_request_id_is_on_the_request_log_lines_and_gone_after(api_client, log_e
 
 
 @pytest.mark.django_db(transaction=True)
-def test_request_id_reaches_payments_and_the_task_logs(api_client, http, payment_url, log_events):
-    """The task is queued on commit, inside the request (as in production): Celery runs it eagerly
-    there, and the call to Payments carries the id."""
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+def test_request_id_reaches_payments_and_the_task_logs(api_client, http, batch_url, log_events):
+    """The charger is woken on commit, inside the request (as in production): Celery runs it
+    eagerly there, and its batch call to Payments carries the id."""
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
 
     response = api_client.post("/order", ORDER, format="json", HTTP_X_REQUEST_ID="req-story-1")
 
     assert response.status_code == 201
-    assert http.calls[0].request.headers["X-Request-ID"] == "req-story-1"
-    moved = [e for e in log_events() if "created -> confirmed" in e["message"]]
-    assert [e["request_id"] for e in moved] == ["req-story-1"]
+    [call] = http.calls
+    assert call.request.url == batch_url
+    assert call.request.headers["X-Request-ID"] == "req-story-1"
+    moved = [e for e in log_events() if e["message"] == MOVED]
+    assert [(e["request_id"], e["logger"]) for e in moved] == [
+        ("req-story-1", "orders.transitions")
+    ]
 
 
 def test_request_id_travels_in_the_task_headers_to_the_worker(
-    make_order, http, payment_url, log_events
+    make_order, http, batch_url, log_events
 ):
     order = make_order()
-    http.add_callback("POST", payment_url, callback=payment_echo("declined"))
+    http.add_callback("POST", batch_url, callback=batch_echo("declined"))
     with memory_broker() as publish:
         token = request_id.set("req-from-web")
         try:
-            message = publish(request_payment, order.number)
+            message = publish(charge_waiting_orders)
         finally:
             request_id.reset(token)
         assert message.headers["request_id"] == "req-from-web"
@@ -105,16 +110,16 @@ def test_request_id_travels_in_the_task_headers_to_the_worker(
     order.refresh_from_db()
     assert order.state == OrderState.CANCELLED
     assert http.calls[0].request.headers["X-Request-ID"] == "req-from-web"
-    cancelled = [e for e in log_events() if "created -> cancelled" in e["message"]]
-    assert [e["request_id"] for e in cancelled] == ["req-from-web"]
+    moved = [e for e in log_events() if e["message"] == MOVED]
+    assert [e["request_id"] for e in moved] == ["req-from-web"]
     assert request_id.get() is None
 
 
-def test_request_id_of_a_task_without_one_is_its_task_id(make_order, http, payment_url):
-    order = make_order()
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+def test_request_id_of_a_task_without_one_is_its_task_id(make_order, http, batch_url):
+    make_order()
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
     with memory_broker() as publish:
-        message = publish(request_payment, order.number)
+        message = publish(charge_waiting_orders)
         assert "request_id" not in message.headers
         run_as_worker(message)
 

@@ -1,7 +1,8 @@
 """GET /metrics read back with prometheus_client's own parser while orders move.
 
 The suite runs in one process without PROMETHEUS_MULTIPROC_DIR, so the default registry answers
-and counters keep what earlier tests added: every assertion is about a change."""
+and counters keep what earlier tests added: every assertion is about a change (`scrape`, in
+conftest.py). The charger's and the tasks' metrics are in test_metrics_payments.py."""
 
 import os
 import subprocess
@@ -10,41 +11,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings
 from django.utils import timezone
-from helpers import payment_body
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from orders import selectors, services, sweeps
 from orders.models import Order, OrderState
-from orders.tasks import request_payment
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Scrape:
-    def __init__(self, client):
-        response = client.get("/metrics")
-        assert response.status_code == 200
-        assert response["Content-Type"].startswith("text/plain; version=")
-        self.families = {f.name: f for f in text_string_to_metric_families(response.text)}
-        self.samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in self.families.values()
-            for sample in family.samples
-        }
-
-    def __call__(self, name: str, **labels) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-
-@pytest.fixture
-def scrape(api_client):
-    return lambda: Scrape(api_client)
 
 
 def test_metrics_orders_in_state_follow_the_orders(scrape, make_order, api_client):
@@ -149,66 +126,6 @@ def test_metrics_a_server_error_is_counted_as_5xx(scrape, monkeypatch):
 
     assert response.status_code == 500
     assert scrape()("http_requests_total", **labels) == before("http_requests_total", **labels) + 1
-
-
-def test_metrics_payment_result_and_call_latency(scrape, make_order, http, payment_url):
-    order = make_order()
-    http.add("POST", payment_url, json=payment_body(order.number, "declined"), status=201)
-    call = {"operation": "payment", "result": "2xx"}
-    before = scrape()
-
-    request_payment.delay(order.number)
-
-    after = scrape()
-    assert (
-        after("orders_payment_results_total", status="declined")
-        == before("orders_payment_results_total", status="declined") + 1
-    )
-    assert (
-        after("orders_payments_call_duration_seconds_count", **call)
-        == before("orders_payments_call_duration_seconds_count", **call) + 1
-    )
-    assert after.families["orders_payments_call_duration_seconds"].type == "histogram"
-    task = {"task": "orders.request_payment", "outcome": "success"}
-    assert after("celery_tasks_total", **task) == before("celery_tasks_total", **task) + 1
-
-
-def test_metrics_payment_retries_and_failed_calls(scrape, make_order, http, payment_url):
-    order = make_order()
-    http.add("POST", payment_url, body=requests.exceptions.ConnectTimeout("slow"))
-    http.add("POST", payment_url, status=503)
-    http.add("POST", payment_url, json=payment_body(order.number), status=201)
-    before = scrape()
-
-    request_payment.delay(order.number)
-
-    after = scrape()
-    assert (
-        after("orders_payments_retries_total", operation="payment")
-        == before("orders_payments_retries_total", operation="payment") + 2
-    )
-    for result in ("error", "5xx", "2xx"):
-        labels = {"operation": "payment", "result": result}
-        assert (
-            after("orders_payments_call_duration_seconds_count", **labels)
-            == before("orders_payments_call_duration_seconds_count", **labels) + 1
-        )
-    task = {"task": "orders.request_payment"}
-    assert (
-        after("celery_tasks_total", **task, outcome="retry")
-        == before("celery_tasks_total", **task, outcome="retry") + 2
-    )
-
-
-def test_metrics_celery_task_failure_is_counted(scrape, make_order, http, payment_url):
-    order = make_order()
-    http.add("POST", payment_url, json={"code": "refused", "message": "no"}, status=400)
-    labels = {"task": "orders.request_payment", "outcome": "failure"}
-    before = scrape()
-
-    assert request_payment.delay(order.number).failed()
-
-    assert scrape()("celery_tasks_total", **labels) == before("celery_tasks_total", **labels) + 1
 
 
 def test_metrics_delivery_lag_is_observed_by_the_sweep(scrape, make_order):

@@ -3,11 +3,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError
-from helpers import ORDER_NUMBER_PATTERN, assert_legal_history, payment_body
+from helpers import ORDER_NUMBER_PATTERN, assert_legal_history, batch_echo, sent_numbers
 
 from orders import services
+from orders.clients import PaymentResult
 from orders.exceptions import IllegalTransition
-from orders.models import Order, OrderState, OrderStateChange
+from orders.models import Order, OrderEventKind, OrderState, OrderStateChange
 
 pytestmark = pytest.mark.django_db
 
@@ -24,18 +25,21 @@ def test_order_create_saves_the_order_in_created_with_one_history_row():
     assert history == [(None, "created", "order created")]
 
 
-def test_order_create_queues_the_payment_only_after_commit(
-    django_capture_on_commit_callbacks, http, payment_url
+def test_order_create_wakes_the_charger_only_after_commit(
+    django_capture_on_commit_callbacks, http, batch_url
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order = services.order_create(name="Ada", address="1 Loop Road", price=Decimal("1"))
     assert len(callbacks) == 1
     assert len(http.calls) == 0  # nothing is sent while the transaction is open
+    # The order row is the outbox: waiting for a charger from the moment it was created.
+    stored = Order.objects.get(pk=order.pk)
+    assert stored.payment_requested_at == stored.created_at
 
-    http.add("POST", payment_url, json=payment_body(order.number), status=201)
+    http.add_callback("POST", batch_url, callback=batch_echo())
     callbacks[0]()
 
-    assert len(http.calls) == 1
+    assert [sent_numbers(call) for call in http.calls] == [[order.number]]
     assert Order.objects.get(pk=order.pk).state == OrderState.CONFIRMED
 
 
@@ -64,7 +68,7 @@ def test_order_create_draws_another_number_when_the_first_is_taken(
     assert Order.objects.get(number=existing.number).name == "Ada"  # the first order is intact
     assert existing.history.count() == 1
     assert order.history.count() == 1
-    assert len(callbacks) == 1  # the failed attempt queued no payment
+    assert len(callbacks) == 1  # the failed attempt woke no charger
 
 
 def test_order_create_gives_up_after_repeated_collisions(make_order, monkeypatch):
@@ -123,7 +127,7 @@ def test_order_apply_payment_result_moves_a_created_order(
 
 
 @pytest.mark.parametrize("payment_status", ["confirmed", "declined"])
-def test_order_apply_payment_result_after_cancel_keeps_the_cancel_and_writes_a_note(
+def test_order_apply_payment_result_after_cancel_keeps_the_cancel_and_records_an_event(
     make_order, payment_status
 ):
     order = make_order()
@@ -136,15 +140,19 @@ def test_order_apply_payment_result_after_cancel_keeps_the_cancel_and_writes_a_n
     assert applied.state == OrderState.CANCELLED
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
     rows = list(order.history.values_list("from_state", "to_state", "reason"))
-    assert rows[-2:] == [
+    assert rows == [
+        (None, "created", "order created"),
         ("created", "cancelled", "cancelled by customer"),
-        ("cancelled", "cancelled", f"payment {payment_status} after cancellation (tx-late)"),
     ]
     assert_legal_history(order)
+    event = order.events.get()
+    assert event.kind == OrderEventKind.PAYMENT_AFTER_CANCELLATION
+    assert event.detail == f"payment {payment_status} after cancellation"
+    assert (event.transaction_id, event.actor) == ("tx-late", "payments")
 
 
 @pytest.mark.parametrize("payment_status", ["confirmed", "declined"])
-def test_order_apply_payment_result_writes_the_late_note_once(make_order, payment_status):
+def test_order_apply_payment_result_records_the_late_result_once(make_order, payment_status):
     order = make_order(state=OrderState.CANCELLED)
 
     for _ in range(2):
@@ -152,7 +160,21 @@ def test_order_apply_payment_result_writes_the_late_note_once(make_order, paymen
             order_number=order.number, payment_status=payment_status, transaction_id="tx-late"
         )
 
-    assert order.history.filter(reason__contains="after cancellation").count() == 1
+    late = order.events.filter(kind=OrderEventKind.PAYMENT_AFTER_CANCELLATION)
+    assert list(late.values_list("transaction_id", flat=True)) == ["tx-late"]
+    assert order.history.count() == 2
+    assert_legal_history(order)
+
+
+def test_order_apply_payment_result_records_each_late_result_of_its_own(make_order):
+    order = make_order(state=OrderState.CANCELLED)
+
+    for transaction_id in ("tx-1", "tx-2"):
+        services.order_apply_payment_result(
+            order_number=order.number, payment_status="declined", transaction_id=transaction_id
+        )
+
+    assert list(order.events.values_list("transaction_id", flat=True)) == ["tx-1", "tx-2"]
 
 
 @pytest.mark.parametrize("payment_status", ["confirmed", "declined"])
@@ -168,7 +190,7 @@ def test_order_apply_payment_result_twice_moves_the_order_once(make_order, payme
     assert_legal_history(order)
 
 
-def test_order_apply_payment_result_repeated_after_a_later_cancel_writes_no_note(make_order):
+def test_order_apply_payment_result_repeated_after_a_later_cancel_records_nothing(make_order):
     order = make_order()
     services.order_apply_payment_result(
         order_number=order.number, payment_status="confirmed", transaction_id="tx-1"
@@ -180,8 +202,9 @@ def test_order_apply_payment_result_repeated_after_a_later_cancel_writes_no_note
     )
 
     # The confirmation came before the cancel: repeating it is not a late result.
-    assert not order.history.filter(reason__contains="after cancellation").exists()
+    assert not order.events.exists()
     assert order.history.count() == 3
+    assert_legal_history(order)
 
 
 def test_order_apply_payment_result_leaves_a_delivered_order_alone(make_order):
@@ -193,6 +216,7 @@ def test_order_apply_payment_result_leaves_a_delivered_order_alone(make_order):
 
     assert applied.state == OrderState.DELIVERED
     assert order.history.count() == 3
+    assert not order.events.exists()
 
 
 def test_order_cancel_after_payment_confirmed_cancels_the_confirmed_order(make_order):
@@ -207,3 +231,37 @@ def test_order_cancel_after_payment_confirmed_cancels_the_confirmed_order(make_o
     assert_legal_history(order)
     with pytest.raises(IllegalTransition):
         services.order_cancel(order_number=order.number)
+
+
+def test_orders_apply_payment_results_applies_a_mixed_batch(
+    make_order, django_capture_on_commit_callbacks
+):
+    waiting, declined, cancelled = (
+        make_order(),
+        make_order(),
+        make_order(state=OrderState.CANCELLED),
+    )
+    results = [
+        PaymentResult(waiting.number, "confirmed", "tx-a"),
+        PaymentResult(declined.number, "declined", "tx-b"),
+        PaymentResult(cancelled.number, "confirmed", "tx-c"),
+        PaymentResult("zzzzzzzz", "confirmed", "tx-d"),  # no such order: nothing to apply
+    ]
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.orders_apply_payment_results(results=results)
+
+    states = Order.objects.in_bulk([o.pk for o in (waiting, declined, cancelled)])
+    assert [states[o.pk].state for o in (waiting, declined, cancelled)] == [
+        OrderState.CONFIRMED,
+        OrderState.CANCELLED,
+        OrderState.CANCELLED,
+    ]
+    assert waiting.history.last().reason == "payment confirmed (tx-a)"
+    assert declined.history.last().reason == "payment declined (tx-b)"
+    assert not waiting.events.exists() and not declined.events.exists()
+    [late] = cancelled.events.all()
+    assert (late.kind, late.transaction_id) == (OrderEventKind.PAYMENT_AFTER_CANCELLATION, "tx-c")
+    assert len(callbacks) == 1  # the refund of the late confirmation's charge
+    for order in (waiting, declined, cancelled):
+        assert_legal_history(order)

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders import services
+from orders import services, transitions
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import ALLOWED_TRANSITIONS, Order, OrderState, OrderStateChange, sources_of
 
@@ -110,7 +110,7 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
     """Simulate another process cancelling between our read and our UPDATE: the UPDATE matches
     nothing, the loop reads `cancelled`, and the move is refused instead of overwriting."""
     order = make_order()
-    real_move = services._order_move
+    real_move = transitions._order_move_from
     raced = []
 
     def cancel_then_move_once(**kwargs):
@@ -119,7 +119,7 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
             Order.objects.filter(pk=order.pk).update(state=OrderState.CANCELLED)
         return real_move(**kwargs)
 
-    monkeypatch.setattr(services, "_order_move", cancel_then_move_once)
+    monkeypatch.setattr(transitions, "_order_move_from", cancel_then_move_once)
 
     with pytest.raises(IllegalTransition) as caught:
         services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
@@ -166,7 +166,7 @@ def test_order_move_plan_does_not_depend_on_stale_state_statistics():
             "reason": "paid",
             "now": datetime.now(UTC),
         }
-        cursor.execute("EXPLAIN " + services._MOVE_ORDER_WITH_HISTORY, params)
+        cursor.execute("EXPLAIN " + transitions._move_one_sql(), params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "order_awaiting_payment_idx" not in plan and "order_state_since_idx" not in plan, plan
     assert "orders_order_pkey" in plan, plan

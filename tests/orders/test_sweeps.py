@@ -7,9 +7,10 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
+from helpers import batch_echo, sent_numbers
 
 from config.celery_app import app
-from orders import services, sweeps
+from orders import services, sweeps, transitions
 from orders.models import Order, OrderState
 from orders.tasks import deliver_due_orders
 
@@ -120,6 +121,43 @@ def test_cancel_after_delivery_is_refused(make_order, api_client):
 
     assert response.status_code == 409
     assert Order.objects.get(pk=order.pk).state == OrderState.DELIVERED
+
+
+def test_orders_deliver_due_leaves_an_order_cancelled_after_it_was_selected(
+    make_order, monkeypatch
+):
+    """The sweep's selection and its move are apart: a cancel in between wins, and the order is
+    neither delivered nor counted (the move is transitions' compare-and-set)."""
+    kept, cancelled = (confirmed_since(make_order, DELAY * 2) for _ in range(2))
+    real_move_many = transitions.orders_move_many
+
+    def cancel_first(**kwargs):
+        services.order_cancel(order_number=cancelled.number)
+        return real_move_many(**kwargs)
+
+    monkeypatch.setattr(transitions, "orders_move_many", cancel_first)
+
+    assert sweeps.orders_deliver_due() == 1
+
+    assert Order.objects.get(pk=kept.pk).state == OrderState.DELIVERED
+    assert Order.objects.get(pk=cancelled.pk).state == OrderState.CANCELLED
+    assert not cancelled.history.filter(to_state=OrderState.DELIVERED).exists()
+    assert kept.history.filter(to_state=OrderState.DELIVERED).count() == 1
+
+
+def test_orders_redrive_stuck_payments_wakes_the_charger_for_orders_2_seconds_late(
+    make_order, http, batch_url
+):
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    order = make_order()
+    clock = Order.objects.get(pk=order.pk).payment_requested_at
+
+    assert sweeps.orders_redrive_stuck_payments(now=clock + timedelta(seconds=1.9)) == 0
+    assert len(http.calls) == 0  # not woken: its own wake-up may still be on its way
+
+    assert sweeps.orders_redrive_stuck_payments(now=clock + sweeps.MISSED_AFTER) == 1
+    assert [sent_numbers(call) for call in http.calls] == [[order.number]]  # woken, charged
+    assert Order.objects.get(pk=order.pk).state == OrderState.CONFIRMED
 
 
 # --- beat -------------------------------------------------------------------------------------

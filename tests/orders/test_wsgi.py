@@ -16,7 +16,7 @@ import pytest
 from django.core.wsgi import get_wsgi_application
 from django.http import HttpResponse
 from django.test import RequestFactory
-from helpers import payment_echo
+from helpers import batch_echo
 from prometheus_client import REGISTRY
 
 from config.browser_middleware import CsrfViewMiddleware, api_path_pattern
@@ -85,8 +85,8 @@ def requests_counted(method: str, route: str, status: str) -> float:
 
 
 @pytest.fixture(autouse=True)
-def payments_answers(http, payment_url):
-    http.add_callback("POST", payment_url, callback=payment_echo())
+def payments_answers(http, batch_url):
+    http.add_callback("POST", batch_url, callback=batch_echo())
 
 
 def test_wsgi_api_post_and_get_answer_without_cookies():
@@ -96,7 +96,7 @@ def test_wsgi_api_post_and_get_answer_without_cookies():
 
     assert created.status_code == 201, created.body
     assert status.status_code == 200, status.body
-    assert status.json()["state"] == "confirmed"  # the payment ran on commit (eager Celery)
+    assert status.json()["state"] == "confirmed"  # the charger ran on commit (eager Celery)
     for answer in (created, status):
         assert not answer.cookies
         assert not answer.varies_on_cookie

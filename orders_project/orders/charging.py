@@ -1,0 +1,112 @@
+"""Charging in batches: claim the waiting orders, charge them with one call to Payments, apply
+the results with one statement.
+
+A waiting order is one in `created` whose payment_requested_at has passed: a new order, or one
+whose last claim expired (its charger died, or its retries ran out). Claiming moves that clock
+ORDERS_PAYMENT_STUCK_AFTER_SECONDS ahead, with SKIP LOCKED on PostgreSQL (SQLite: its single
+writer), so several chargers split a backlog without overlap."""
+
+import functools
+import logging
+from datetime import timedelta
+
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from orders import dispatch, services
+from orders.clients import OrderToCharge, PaymentRefused, payments_client
+from orders.exceptions import PaymentsUnavailable
+from orders.metrics import PAYMENT_REFUSALS
+from orders.models import Order, OrderState
+
+logger = logging.getLogger(__name__)
+
+
+def orders_charge_waiting(*, batch_size: int | None = None) -> int:
+    """Charge the waiting orders, a batch at a time, until none is left; return how many got a
+    decision. A batch whose call gets no usable answer is handed to a retrying task, and this run
+    stops: Payments is not answering, and the orders still waiting keep their place."""
+    batch_size = batch_size or settings.ORDERS_PAYMENT_BATCH_SIZE
+    decided = 0
+    while batch := _orders_claim(limit=batch_size):
+        try:
+            decided += _orders_charge(batch)
+        except PaymentsUnavailable as exc:
+            logger.warning("charging %d orders failed, retrying: %s", len(batch), exc)
+            countdown = get_exponential_backoff_interval(
+                factor=1,
+                retries=0,
+                maximum=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
+                full_jitter=True,
+            )
+            dispatch.charge_again(
+                order_numbers=[order.order_number for order in batch], countdown=countdown
+            )
+            break
+        if len(batch) < batch_size:
+            break  # drained; an order committed since has woken another charger
+    return decided
+
+
+def orders_charge_again(*, order_numbers: list[str]) -> int:
+    """Charge these orders again (a retry of a batch); those no longer `created` are skipped.
+    Raises PaymentsUnavailable for the task to retry."""
+    batch = _orders_claim(limit=len(order_numbers), numbers=order_numbers)
+    return _orders_charge(batch) if batch else 0
+
+
+def _orders_charge(batch: list[OrderToCharge]) -> int:
+    results = payments_client().charge_batch(batch)
+    refused = [result for result in results if isinstance(result, PaymentRefused)]
+    for result in refused:
+        # Left claimed: charged again when the claim expires, in case an operator fixed it.
+        PAYMENT_REFUSALS.labels(result.code).inc()
+        logger.error(
+            "Payments refused order %s: %s (%s)", result.order_number, result.message, result.code
+        )
+    decisions = [result for result in results if not isinstance(result, PaymentRefused)]
+    services.orders_apply_payment_results(results=decisions)
+    return len(decisions)
+
+
+def _orders_claim(*, limit: int, numbers: list[str] | None = None) -> list[OrderToCharge]:
+    """Take up to `limit` waiting orders, oldest payment_requested_at first (or these `numbers`,
+    whatever their clock), and move their clock to the end of the claim."""
+    now = timezone.now()
+    claimed_until = now + timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
+    sql = _claim_sql(by_numbers=len(numbers or ()), skip_locked=connection.vendor == "postgresql")
+    params = [claimed_until, OrderState.CREATED, *(numbers or [now]), limit]
+    # raw(): the backend's converters turn each column into its field's Python value (SQLite
+    # hands back a price as a float). RETURNING keeps no order: by id, the order of creation.
+    claimed = sorted(Order.objects.raw(sql, params), key=lambda order: order.pk)
+    return [
+        OrderToCharge(order.number, order.name, order.address, order.price) for order in claimed
+    ]
+
+
+@functools.cache
+def _claim_sql(*, by_numbers: int, skip_locked: bool) -> str:
+    """One statement: the UPDATE of the claimed orders' clock returns what the call needs; the
+    waiting orders, or `by_numbers` given order numbers. Built from Order._meta; SKIP LOCKED on
+    PostgreSQL, where other chargers claim at the same time."""
+    meta, quote = Order._meta, connection.ops.quote_name
+    col = {
+        name: quote(meta.get_field(name).column)
+        for name in ("number", "state", "name", "address", "price", "payment_requested_at")
+    }
+    table, pk, clock = quote(meta.db_table), quote(meta.pk.column), col["payment_requested_at"]
+    if by_numbers:
+        which = f"{col['number']} IN ({', '.join(['%s'] * by_numbers)})"
+    else:
+        which = f"{clock} <= %s"
+    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    return f"""
+        UPDATE {table} SET {clock} = %s
+        WHERE {pk} IN (
+            SELECT {pk} FROM {table} WHERE {col["state"]} = %s AND {which}
+            ORDER BY {clock} LIMIT %s {lock}
+        )
+        RETURNING {pk}, {col["number"]}, {col["name"]}, {col["address"]}, {col["price"]}
+    """  # noqa: S608 (only names from _meta are formatted in)

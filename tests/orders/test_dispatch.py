@@ -1,0 +1,107 @@
+"""dispatch.wake_charger: at most one wake-up of the charger pending, held by a key with a TTL in
+the real Redis at settings.REDIS_URL. What is published is recorded instead (eager mode off):
+the guard is what is under test, not the broker."""
+
+import time
+
+import pytest
+import redis
+from django.conf import settings
+from kombu.exceptions import OperationalError
+
+from orders import dispatch
+
+WAKE_UP = [dispatch.CHARGE_WAITING_ORDERS]
+
+
+@pytest.fixture
+def guard(wake_up_guard) -> redis.Redis:
+    """The Redis holding the guard (this test's own key, conftest.wake_up_guard, which deletes it
+    and clears the cached client after the test); the key is absent to begin with."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    assert not client.exists(wake_up_guard)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def queued(celery_eager, monkeypatch) -> list[str]:
+    """The names of the tasks queued, in order; nothing is published or run."""
+    celery_eager.conf.task_always_eager = False
+    names: list[str] = []
+    monkeypatch.setattr(dispatch, "_queue", lambda name, *args, **options: names.append(name))
+    return names
+
+
+def test_wake_charger_twice_in_a_row_queues_one_charger(guard, queued, wake_up_guard):
+    dispatch.wake_charger()
+    dispatch.wake_charger()
+
+    assert queued == WAKE_UP
+    assert 0 < guard.pttl(wake_up_guard) <= settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS
+
+
+def test_wake_charger_after_the_charger_started_queues_again(guard, queued, wake_up_guard):
+    dispatch.wake_charger()
+    dispatch.charger_started()
+    assert not guard.exists(wake_up_guard)
+
+    dispatch.wake_charger()
+    dispatch.wake_charger()
+
+    assert queued == WAKE_UP * 2
+
+
+def test_wake_charger_after_the_guard_expired_queues_again(guard, queued, wake_up_guard, settings):
+    settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS = 200
+    dispatch.wake_charger()
+    dispatch.wake_charger()  # well within the 200 ms
+    assert queued == WAKE_UP
+
+    deadline = time.monotonic() + 5
+    while guard.exists(wake_up_guard) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    dispatch.wake_charger()
+
+    assert queued == WAKE_UP * 2
+
+
+def test_wake_charger_whose_publish_failed_leaves_no_guard(
+    guard, wake_up_guard, celery_eager, monkeypatch
+):
+    """Nothing was published, so nothing is pending: the next wake-up (say, the re-drive's once
+    the broker is back) must queue at once, not wait for the guard to expire."""
+    celery_eager.conf.task_always_eager = False
+    names = []
+
+    def broker_down_once(name, *args, **options):
+        if not names:
+            names.append("refused")
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        names.append(name)
+
+    monkeypatch.setattr(dispatch, "_queue", broker_down_once)
+
+    with pytest.raises(OperationalError):
+        dispatch.wake_charger()
+    assert not guard.exists(wake_up_guard)
+    dispatch.wake_charger()
+
+    assert names == ["refused", *WAKE_UP]
+
+
+def test_wake_charger_without_redis_queues_every_time(queued, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # a port nobody listens on
+    dispatch._guard.cache_clear()
+
+    dispatch.wake_charger()
+    dispatch.wake_charger()
+    dispatch.charger_started()  # cannot clear the guard either: logged, not raised
+
+    assert queued == WAKE_UP * 2  # a spare wake-up costs one empty claim; a missed one, an order
+    warnings = [r.getMessage() for r in caplog.records if r.name == "orders.dispatch"]
+    assert warnings == [
+        "wake-up guard unavailable; waking the charger anyway",
+        "wake-up guard unavailable; waking the charger anyway",
+        "could not clear the wake-up guard",
+    ]
