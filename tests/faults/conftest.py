@@ -10,12 +10,14 @@ import os
 import shutil
 import signal
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from fault_checks import Databases, assess, scope_of, wait_settled
+from fault_checks import assess, wait_settled
 from fault_load import OrderLoad
 from fault_report import Row, format_table
+from fault_snapshot import Databases, scope_of
 from fault_stack import ROOT, System, fresh_postgres_databases
 
 REPORT = ROOT / "artifacts" / "faults.txt"
@@ -59,6 +61,9 @@ class Scenario:
         self.row = Row(name)
         self.since_order_id, self.since_payment_id = system.databases.high_water()
         self.extra: set[str] = set()
+        # Orders this scenario made Payments refuse on purpose, with the amount it paid them with
+        # first: judged by fault_checks.refused_problems(), and not waited for.
+        self.refused: dict[str, Decimal] = {}
         self.fault_end: float | None = None
         self.snapshot = None
 
@@ -76,9 +81,14 @@ class Scenario:
     def settle(self, load: OrderLoad) -> Row:
         """Wait (bounded) until every order settled, then count what went wrong."""
         assert self.fault_end is not None, "fault_over() was not called"
+
+        def waited_for(snap):
+            scope = scope_of(snap, self.since_order_id, self.extra)
+            return {n: order for n, order in scope.items() if n not in self.refused}
+
         snapshot, recovery = wait_settled(
             self.system.databases,
-            lambda snap: scope_of(snap, self.since_order_id, self.extra),
+            waited_for,
             fault_end=self.fault_end,
             backlog_fn=lambda: self.system.broker_backlog()[0],
             on_poll=self._supervise,
@@ -91,6 +101,7 @@ class Scenario:
             since_order_id=self.since_order_id,
             since_payment_id=self.since_payment_id,
             allowed=self.system.allowed,
+            refused=self.refused,
         )
         row.recovery = recovery
         self.snapshot = snapshot

@@ -1,16 +1,14 @@
-"""What "nothing lost, nothing charged twice, no illegal state" means, read from both databases
-directly: a snapshot of orders, their histories and payments, the violations it shows, and a
-bounded wait until the system has settled after a fault."""
+"""What "nothing lost, nothing charged twice, no illegal state" means, read from a snapshot of
+both databases (fault_snapshot.py): the violations it shows, and a bounded wait until the system
+has settled after a fault."""
 
 import re
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import Counter
 from decimal import Decimal
-from typing import NamedTuple
 
-import psycopg
 from fault_report import Row
+from fault_snapshot import Databases, Event, Move, OrderRow, PaymentRow, Snapshot
 
 SETTLE_TIMEOUT_SECONDS = 60
 # Every order settled for this long: nothing is in flight any more.
@@ -19,99 +17,21 @@ QUIET_SECONDS = 3
 # inconsistent: stop waiting (a cancelled order whose charge nobody refunds stays so).
 STABLE_SECONDS = 8
 
-# "payment confirmed (<uuid>)", "payment declined after cancellation (<uuid>)", "payment
-# refunded (<uuid>)": what Orders wrote down; each must be what Payments stored.
+# "payment confirmed (<uuid>)", "payment declined (<uuid>)", "payment refunded (<uuid>)": the
+# reason of a move a payment result made; each must be what Payments stored.
 PAYMENT_REASON = re.compile(r"^payment (confirmed|declined|refunded)\b.*\(([0-9a-f-]{36})\)$")
+# The events' details (orders/services.py, orders/refunds.py).
+# "refunded": orders/services.py records a replay after a refund like any late result.
+LATE_RESULT = re.compile(r"^payment (confirmed|declined|refunded) after cancellation$")
+NOTHING_TO_REFUND = re.compile(
+    r"^no refund needed: .+ \((payment_not_found|payment_not_refundable)\)$"
+)
 CONFIRMED_STATES = {"confirmed", "delivered"}
 
 
-class OrderRow(NamedTuple):
-    id: int
-    state: str
-    price: Decimal
-    refund_due: bool = False  # a refund was asked for and has not been settled yet
-    refunded: bool = False  # Orders recorded that Payments refunded the charge
-
-
-class Move(NamedTuple):
-    from_state: str | None
-    to_state: str
-    reason: str
-
-
-class PaymentRow(NamedTuple):
-    id: int
-    status: str
-    amount: Decimal
-    transaction_id: str
-
-
-@dataclass
-class Snapshot:
-    orders: dict[str, OrderRow]
-    history: dict[int, list[Move]]  # by order id, oldest first
-    payments: dict[str, list[PaymentRow]]  # by order number
-    max_history_id: int = 0
-    payments_changed: tuple = ()
-
-    @property
-    def fingerprint(self) -> tuple:
-        refunds = sum(o.refund_due + 2 * o.refunded for o in self.orders.values())
-        return (len(self.orders), self.max_history_id, refunds, self.payments_changed)
-
-
-# OrderRow's fields after `number`; the refund columns came with migration 0002, which the
-# suite always applies to its fresh databases.
-ORDER_QUERY = (
-    "SELECT id, number, state, price, refund_queued_at IS NOT NULL, refunded_at IS NOT NULL "
-    "FROM orders_order"
-)
-
-
-class Databases:
-    def __init__(self, orders_db: str, payments_db: str):
-        self.orders_db, self.payments_db = orders_db, payments_db
-
-    def high_water(self) -> tuple[int, int]:
-        """The last order id and payment id: a scenario's orders and payments come after."""
-        with psycopg.connect(self.orders_db, connect_timeout=5) as conn:
-            order_id = conn.execute("SELECT coalesce(max(id), 0) FROM orders_order").fetchone()
-        with psycopg.connect(self.payments_db, connect_timeout=5) as conn:
-            payment_id = conn.execute("SELECT coalesce(max(id), 0) FROM payments_payment")
-            return order_id[0], payment_id.fetchone()[0]
-
-    def snapshot(self) -> Snapshot:
-        snap = Snapshot({}, defaultdict(list), defaultdict(list))
-        # One REPEATABLE READ transaction: orders and histories seen at the same instant.
-        with psycopg.connect(self.orders_db, connect_timeout=5) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            with conn.transaction():
-                for order_id, number, *rest in conn.execute(ORDER_QUERY):
-                    snap.orders[number] = OrderRow(order_id, *rest)
-                for row_id, order_id, *move in conn.execute(
-                    "SELECT id, order_id, from_state, to_state, reason "
-                    "FROM orders_orderstatechange ORDER BY id"
-                ):
-                    snap.history[order_id].append(Move(*move))
-                    snap.max_history_id = row_id
-        # Read after the orders: a payment is stored before the order it decides moves.
-        with psycopg.connect(self.payments_db, connect_timeout=5) as conn:
-            for *payment, number in conn.execute(
-                "SELECT id, status, amount, transaction_id::text, order_number "
-                "FROM payments_payment ORDER BY id"
-            ):
-                snap.payments[number].append(PaymentRow(*payment))
-            snap.payments_changed = conn.execute(
-                "SELECT count(*), max(updated_at) FROM payments_payment"
-            ).fetchone()
-        return snap
-
-
-def scope_of(snapshot: Snapshot, since_order_id: int, extra: set[str]) -> dict[str, OrderRow]:
-    return {n: o for n, o in snapshot.orders.items() if o.id > since_order_id or n in extra}
-
-
 def history_problems(history: list[Move], state: str, allowed: dict[str, list[str]]) -> list[str]:
+    """The history must be the path of states: None -> created, then legal moves that chain,
+    ending in the order's state. A row that stays in its state is no move at all."""
     problems = []
     if not history or history[0][:2] != (None, "created"):
         problems.append(f"starts with {history[:1]}")
@@ -120,15 +40,65 @@ def history_problems(history: list[Move], state: str, allowed: dict[str, list[st
             problems.append(f"row {index} comes from no state")
         elif index and from_state != history[index - 1].to_state:
             problems.append(f"row {index} leaves {from_state}, not {history[index - 1].to_state}")
-        moved = from_state is not None and from_state != to_state  # equal: a note, not a move
-        if moved and to_state not in allowed.get(from_state, []):
+        if from_state is not None and from_state == to_state:
+            problems.append(f"row {index} stays {to_state}: a history row that changes no state")
+        elif from_state is not None and to_state not in allowed.get(from_state, []):
             problems.append(f"illegal {from_state} -> {to_state}")
     if history and history[-1].to_state != state:
         problems.append(f"ends in {history[-1].to_state}, the order is {state}")
     return problems
 
 
-def payment_problems(order: OrderRow, history: list[Move], payments: list[PaymentRow]) -> list[str]:
+def event_problems(
+    order: OrderRow, history: list[Move], events: list[Event], payments: list[PaymentRow]
+) -> list[str]:
+    """Each event must be what Payments stored, recorded once, and only on a cancelled order."""
+    stored = {p.transaction_id: p.status for p in payments}
+    statuses = set(stored.values())
+    recorded = Counter((e.kind, e.transaction_id) for e in events)
+    problems = [
+        f"event {kind} {tx or '(no transaction)'} recorded {count} times"
+        for (kind, tx), count in recorded.items()
+        if count > 1
+    ]
+    refunded = any(e.kind == "refunded" for e in events)
+    if order.refunded != refunded:
+        problems.append(
+            f"refunded_at {'set' if order.refunded else 'NULL'}, refunded event: {refunded}"
+        )
+    if "refunded" in statuses and not order.refunded:
+        problems.append("Payments refunded a charge that Orders did not record")
+    for e in events:
+        tx, status = e.transaction_id, stored.get(e.transaction_id)
+        if order.state != "cancelled":
+            problems.append(f"event {e.kind} on a {order.state} order")
+        if e.kind == "payment_after_cancellation":
+            if not (match := LATE_RESULT.match(e.detail)):
+                problems.append(f"late result {e.detail!r} names no outcome")
+                continue
+            said = match.group(1)
+            if status != said and not (said == "confirmed" and status == "refunded"):
+                problems.append(f"event: {said} {tx} late, Payments: {status or 'none'}")
+            if any(m.reason == f"payment {said} ({tx})" for m in history):
+                problems.append(f"the result {said} {tx} moved the order and is a late one too")
+        elif e.kind == "refunded":
+            if status != "refunded":
+                problems.append(f"event: refunded {tx}, Payments: {status or 'none'}")
+        elif e.kind == "refund_not_needed":
+            if not (match := NOTHING_TO_REFUND.match(e.detail)):
+                problems.append(f"no refund needed, for no known reason: {e.detail!r}")
+            elif match.group(1) == "payment_not_refundable" and statuses != {"declined"}:
+                problems.append(f"no refund needed (declined), Payments: {statuses or 'none'}")
+            elif match.group(1) == "payment_not_found" and not refunded and statuses - {"declined"}:
+                problems.append(f"no refund needed (no payment), Payments: {statuses}")
+        else:
+            problems.append(f"unexpected event {e.kind}: {e.detail!r}")
+    return problems
+
+
+def payment_problems(
+    order: OrderRow, history: list[Move], events: list[Event], payments: list[PaymentRow]
+) -> list[str]:
     problems = []
     statuses = {p.status for p in payments}
     if order.state in CONFIRMED_STATES and "confirmed" not in statuses:
@@ -154,6 +124,29 @@ def payment_problems(order: OrderRow, history: list[Move], payments: list[Paymen
             # A confirmation may have been refunded since; anything else must match as it is.
             if status != said and not (said == "confirmed" and status == "refunded"):
                 problems.append(f"history: {said} {transaction_id}, Payments: {status or 'none'}")
+    return problems + event_problems(order, history, events, payments)
+
+
+def refused_problems(
+    order: OrderRow,
+    history: list[Move],
+    events: list[Event],
+    payments: list[PaymentRow],
+    amount: Decimal,
+) -> list[str]:
+    """An order whose charge Payments refuses (it holds a payment of `amount`, made before Orders
+    asked, for another price) must stay as it was created: only its first history row, no
+    event, and no payment but that one."""
+    problems = []
+    if order.state != "created":
+        problems.append(f"refused by Payments, yet {order.state}")
+    if len(history) != 1:
+        problems.append(f"refused by Payments, yet {len(history)} history rows")
+    if events:
+        problems.append(f"refused by Payments, yet events {[e.kind for e in events]}")
+    if [p.amount for p in payments] != [amount]:
+        amounts = [str(p.amount) for p in payments]
+        problems.append(f"Payments holds {amounts}, expected only the one of {amount}")
     return problems
 
 
@@ -170,7 +163,12 @@ def assess(
     since_order_id: int,
     since_payment_id: int,
     allowed: dict[str, list[str]],
+    refused: dict[str, Decimal] | None = None,
 ) -> Row:
+    """Count the violations of the orders in `scope`. `refused`: the orders a scenario made
+    Payments refuse on purpose (number -> the amount it paid them with first), each judged by
+    refused_problems() instead of as stuck or as charged another amount."""
+    refused = refused or {}
     posted_set = set(posted)
     row.created = len(posted_set)
     new = {n for n, order in snapshot.orders.items() if order.id > since_order_id}
@@ -178,12 +176,20 @@ def assess(
     for number in sorted(posted_set - snapshot.orders.keys()):
         row.lost += 1
         row.example("lost", number, "answered 201, not in the database")
+    for number in sorted(refused.keys() - scope.keys()):
+        row.inconsistent += 1
+        row.example("inconsistent", number, "refused on purpose, not among the scenario's orders")
     for number, order in scope.items():
         payments = snapshot.payments.get(number, [])
         history = snapshot.history.get(order.id, [])
-        if order.state == "created":
-            row.stuck += 1
-            row.example("stuck", number, f"still created; payments {payments or 'none'}")
+        events = snapshot.events.get(order.id, [])
+        if number in refused:
+            problems = refused_problems(order, history, events, payments, refused[number])
+        else:
+            problems = payment_problems(order, history, events, payments)
+            if order.state == "created":
+                row.stuck += 1
+                row.example("stuck", number, f"still created; payments {payments or 'none'}")
         if len(payments) > 1:
             row.double_charged += 1
             row.example("double-charged", number, f"{len(payments)} payments")
@@ -193,7 +199,7 @@ def assess(
         for problem in history_problems(history, order.state, allowed):
             row.illegal += 1
             row.example("illegal", number, problem)
-        for problem in payment_problems(order, history, payments):
+        for problem in problems:
             row.inconsistent += 1
             row.example("inconsistent", number, problem)
     for number, payments in snapshot.payments.items():
@@ -208,11 +214,12 @@ def unsettled(snapshot: Snapshot, scope: dict[str, OrderRow]) -> int:
     count = 0
     for number, order in scope.items():
         payments = snapshot.payments.get(number, [])
+        history, events = snapshot.history.get(order.id, []), snapshot.events.get(order.id, [])
         count += bool(
             order.state == "created"
             or order.refund_due
             or is_cancelled_but_charged(order, payments)
-            or payment_problems(order, snapshot.history.get(order.id, []), payments)
+            or payment_problems(order, history, events, payments)
         )
     return count
 
@@ -260,18 +267,19 @@ def clean_orders(snapshot: Snapshot, allowed: dict[str, list[str]]) -> list[str]
         and not history_problems(
             history := snapshot.history.get(order.id, []), order.state, allowed
         )
-        and not payment_problems(order, history, payments)
+        and not payment_problems(order, history, snapshot.events.get(order.id, []), payments)
     ]
 
 
 def race_outcomes(snapshot: Snapshot, numbers: list[str]) -> Counter:
-    """Who won each cancel-versus-payment race, read from the histories."""
+    """Who won each cancel-versus-payment race, read from the histories and the events."""
     outcomes: Counter = Counter()
     for number in numbers:
         order = snapshot.orders.get(number)
         history = snapshot.history.get(order.id, []) if order else []
+        events = snapshot.events.get(order.id, []) if order else []
         moves = {m[:2] for m in history}
-        late = [m.reason.split(" (")[0] for m in history if "after cancellation" in m.reason]
+        late = [e.detail for e in events if e.kind == "payment_after_cancellation"]
         if ("confirmed", "cancelled") in moves:
             outcomes["confirmed, then cancelled"] += 1
         elif any(m.reason.startswith("payment declined (") for m in history):

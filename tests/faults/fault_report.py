@@ -57,13 +57,16 @@ COLUMNS = [
 LEGEND = [
     "refused: POST /order attempts answered with an error or not at all (the client retries with",
     "  the same Idempotency-Key); stored*: orders stored although an attempt to create them failed",
-    "  (information, not asserted). illegal: history rows outside ALLOWED_TRANSITIONS, histories",
-    "  that do not start with None -> created, do not chain or do not end in the order's state.",
-    "  inconsistent: state, history and payment disagree (confirmed/delivered without a confirmed",
-    "  payment, cancelled by a decline without a declined one, another amount or transaction, a",
-    "  payment without an order, a refund Orders recorded that Payments does not show). crashed:",
-    "  processes that died by themselves (restarted, as a supervisor would). recovery: from the",
-    "  end of the fault until every order had settled (decided, consistent, no refund due).",
+    "  (information, not asserted). illegal: history rows outside ALLOWED_TRANSITIONS or that",
+    "  change no state, histories that do not start with None -> created, do not chain or do not",
+    "  end in the order's state. inconsistent: state, history, events and payment disagree",
+    "  (confirmed/delivered without a confirmed payment, cancelled by a decline without a declined",
+    "  one, another amount or transaction, a payment without an order, a refund or a late result",
+    "  or 'nothing to refund' that Payments does not show, an event recorded twice or on an order",
+    "  not cancelled; an order refused on purpose that moved, got an event or another payment).",
+    "  crashed: processes that died by themselves (restarted, as a supervisor would). recovery:",
+    "  from the end of the fault until every order had settled (decided, consistent, no refund",
+    "  due).",
 ]
 
 

@@ -21,6 +21,7 @@ from celery import Celery
 from fault_processes import Processes
 
 ROOT = Path(__file__).resolve().parents[2]
+FAULTS_DIR = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 TOKEN = "faults-payments-token"
 READY_TIMEOUT_SECONDS = 60
@@ -35,6 +36,7 @@ SETTINGS = {
     "PAYMENTS_READ_TIMEOUT_SECONDS": "2",
     "ORDERS_DELIVERY_DELAY_SECONDS": "2",
     "ORDERS_DELIVERY_SWEEP_SECONDS": "1",
+    # Also how long a charger's claim lasts: the orders of a charger that died wait that long.
     "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "5",
     "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS": "1",
     "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "2",
@@ -100,8 +102,14 @@ class System:
         self.orders_url = f"http://127.0.0.1:{self.orders_port}"
         self.payments_url = f"http://127.0.0.1:{self.payments_port}"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        # Each web service gets its metrics directory, the worker shares Orders' (as
+        # docker/run_local.py does), so that Orders' /metrics shows the worker's counters.
+        self.metrics_dirs = {name: log_dir / f"{name}-metrics" for name in ("orders", "payments")}
+        for directory in self.metrics_dirs.values():
+            directory.mkdir(parents=True, exist_ok=True)
+        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         self.env = {
-            **os.environ,
+            **environ,
             **SETTINGS,
             "ORDERS_VAR_DIR": str(log_dir / "orders-var"),
             "PAYMENTS_VAR_DIR": str(log_dir / "payments-var"),
@@ -166,7 +174,11 @@ class System:
 
     def _start_web(self, name: str, project: Path, port: int) -> None:
         args = [sys.executable, "-m", "gunicorn", "-c", str(run_local.GUNICORN_CONF), "config.wsgi"]
-        env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+        env = {
+            **self.env,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dirs[name]),
+        }
         process = self.processes.start(name, args, cwd=project, env=env)
         try:
             run_local.wait_until_ready(
@@ -181,13 +193,23 @@ class System:
     def start_orders(self) -> None:
         self._start_web("orders", run_local.ORDERS_DIR, self.orders_port)
 
-    def start_worker(self) -> None:
-        """A worker under a new node name, and wait until it answers a ping over the broker."""
+    def start_worker(self, *, hold_after_batch: float = 0) -> None:
+        """A worker under a new node name, and wait until it answers a ping over the broker.
+
+        With `hold_after_batch`, the test-only launcher fault_worker.py: each answer of Payments
+        to a batch is recorded (fault_worker.ANSWERED_KEY) and held that long before Orders
+        applies it."""
         self.worker_starts += 1
         self.worker_name = f"faults{self.worker_starts}@{socket.gethostname()}"
-        args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
-        args += ["--hostname", self.worker_name]  # pool and concurrency: as in production
-        process = self.processes.start("worker", args, cwd=run_local.ORDERS_DIR, env=self.env)
+        env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dirs["orders"])}
+        if hold_after_batch:
+            args = [sys.executable, str(FAULTS_DIR / "fault_worker.py")]
+            env["FAULTS_HOLD_AFTER_BATCH_SECONDS"] = str(hold_after_batch)
+        else:
+            args = [sys.executable, "-m", "celery", "-A", "config"]
+        args += ["worker", "--loglevel", "INFO", "--hostname", self.worker_name]
+        # Pool and concurrency: as in production.
+        process = self.processes.start("worker", args, cwd=run_local.ORDERS_DIR, env=env)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -229,8 +251,13 @@ class System:
             return client.llen("celery"), client.hlen("unacked")
         return -1, -1
 
-    def send_payment_task(self, order_number: str) -> None:
-        self.celery.send_task("orders.request_payment", args=[order_number])
+    def send_charge_orders(self, order_numbers: list[str]) -> None:
+        """The retry task of a batch, as the charger queues it (orders/dispatch.py)."""
+        self.celery.send_task("orders.charge_orders", args=[order_numbers])
+
+    def send_wake_up(self) -> None:
+        """A wake-up of the charger past its Redis guard, as a duplicate delivery would be."""
+        self.celery.send_task("orders.charge_waiting_orders")
 
     def terminate_database_connections(self) -> int:
         """Kill every connection of the services to their two databases, mid-query or idle."""

@@ -4,17 +4,9 @@ make every scenario pass."""
 from decimal import Decimal
 
 import pytest
-from fault_checks import (
-    Move,
-    OrderRow,
-    PaymentRow,
-    Snapshot,
-    assess,
-    clean_orders,
-    race_outcomes,
-    unsettled,
-)
+from fault_checks import assess, clean_orders, race_outcomes, unsettled
 from fault_report import Row, format_table
+from fault_snapshot import Event, Move, OrderRow, PaymentRow, Snapshot
 
 ALLOWED = {
     "created": ["cancelled", "confirmed"],
@@ -22,28 +14,44 @@ ALLOWED = {
     "delivered": [],
     "cancelled": [],
 }
-PRICE = Decimal("10.00")
+PRICE, OTHER_PRICE = Decimal("10.00"), Decimal("11.00")
 TX1, TX2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
 CREATED = Move(None, "created", "order created")
 CONFIRMED = [CREATED, Move("created", "confirmed", f"payment confirmed ({TX1})")]
 BY_CUSTOMER = Move("created", "cancelled", "cancelled by customer")
-DECLINED = Move("created", "cancelled", f"payment declined ({TX1})")
-LATE = Move("cancelled", "cancelled", f"payment confirmed after cancellation ({TX1})")
+DECLINED = [CREATED, Move("created", "cancelled", f"payment declined ({TX1})")]
+LATE_CONFIRMED = Event("payment_after_cancellation", "payment confirmed after cancellation", TX1)
+LATE_DECLINED = Event("payment_after_cancellation", "payment declined after cancellation", TX1)
+REFUNDED = Event("refunded", "payment refunded", TX1)
+NO_PAYMENT = Event(
+    "refund_not_needed", "no refund needed: no payment was taken (payment_not_found)"
+)
+WAS_DECLINED = Event(
+    "refund_not_needed", "no refund needed: the payment was declined (payment_not_refundable)"
+)
 
 
-def snapshot(orders: dict, payments: dict | None = None) -> Snapshot:
+def snapshot(orders: dict, payments: dict | None = None, events: dict | None = None) -> Snapshot:
     """orders: number -> (state, history) or (state, history, refund_due, refunded);
-    payments: number -> [(status, transaction id)]."""
-    snap = Snapshot({}, {}, {})
+    payments: number -> [(status, transaction id)] or [(status, transaction id, amount)];
+    events: number -> [Event]."""
+    snap = Snapshot({}, {}, {}, {})
+    ids = {}
     for order_id, (number, (state, history, *refund)) in enumerate(orders.items(), 1):
         snap.orders[number] = OrderRow(order_id, state, PRICE, *refund)
         snap.history[order_id] = [Move(*m) for m in history]
+        ids[number] = order_id
     for number, rows in (payments or {}).items():
-        snap.payments[number] = [PaymentRow(i, s, PRICE, tx) for i, (s, tx) in enumerate(rows, 1)]
+        snap.payments[number] = [
+            PaymentRow(i, status, amount[0] if amount else PRICE, tx)
+            for i, (status, tx, *amount) in enumerate(rows, 1)
+        ]
+    for number, rows in (events or {}).items():
+        snap.events[ids[number]] = list(rows)
     return snap
 
 
-def check(snap: Snapshot, posted=()) -> Row:
+def check(snap: Snapshot, posted=(), refused=None) -> Row:
     return assess(
         Row("t"),
         snap,
@@ -52,6 +60,7 @@ def check(snap: Snapshot, posted=()) -> Row:
         since_order_id=0,
         since_payment_id=0,
         allowed=ALLOWED,
+        refused=refused,
     )
 
 
@@ -62,71 +71,224 @@ def test_checks_a_clean_order_has_no_violation():
     assert clean_orders(snap, ALLOWED) == ["a"]
 
 
+CANCELLED = [CREATED, BY_CUSTOMER]
+LATE_AND_REFUNDED = ("cancelled", CANCELLED, False, True)
+
+
 @pytest.mark.parametrize(
-    ("orders", "payments", "posted", "expected"),
+    ("orders", "payments", "events", "expected"),
     [
-        ({}, {}, ["gone"], "lost"),
-        ({"a": ("created", [CREATED])}, {}, ["a"], "stuck"),
+        ({"a": ("created", [CREATED])}, {}, {}, "stuck"),
         (
             {"a": ("confirmed", CONFIRMED)},
             {"a": [("confirmed", TX1), ("confirmed", TX2)]},
-            ["a"],
+            {},
             "double_charged",
         ),
         (
             {"a": ("cancelled", [*CONFIRMED, Move("confirmed", "cancelled", "by customer")])},
             {"a": [("confirmed", TX1)]},
-            ["a"],
+            {},
             "cancelled_but_charged",
         ),
-        ({"a": ("delivered", [CREATED, Move("created", "delivered", "?")])}, {}, ["a"], "illegal"),
-        ({"a": ("confirmed", [Move("created", "confirmed", "?")])}, {}, ["a"], "illegal"),
-        ({"a": ("cancelled", CONFIRMED)}, {"a": [("confirmed", TX1)]}, ["a"], "illegal"),
+        ({"a": ("delivered", [CREATED, Move("created", "delivered", "?")])}, {}, {}, "illegal"),
+        ({"a": ("confirmed", [Move("created", "confirmed", "?")])}, {}, {}, "illegal"),
+        ({"a": ("cancelled", CONFIRMED)}, {"a": [("confirmed", TX1)]}, {}, "illegal"),
         (
-            {"a": ("cancelled", [CREATED, BY_CUSTOMER, Move("confirmed", "cancelled", "?")])},
+            {"a": ("cancelled", [*CANCELLED, Move("confirmed", "cancelled", "?")])},
             {},
-            ["a"],
+            {},
             "illegal",
         ),
-        ({"a": ("confirmed", CONFIRMED)}, {"a": [("declined", TX1)]}, ["a"], "inconsistent"),
-        ({"a": ("confirmed", CONFIRMED)}, {"a": [("confirmed", TX2)]}, ["a"], "inconsistent"),
-        ({"a": ("delivered", CONFIRMED)}, {"a": [("refunded", TX1)]}, ["a"], "inconsistent"),
+        # A row that changes no state (what a note was before events) is no part of the path.
         (
-            {
-                "a": (
-                    "cancelled",
-                    [CREATED, Move("created", "cancelled", f"payment declined ({TX1})")],
-                )
-            },
+            {"a": ("cancelled", [*CANCELLED, Move("cancelled", "cancelled", "note")])},
+            {},
+            {},
+            "illegal",
+        ),
+        (
+            {"a": ("confirmed", [*CONFIRMED, Move("confirmed", "confirmed", "?")])},
             {"a": [("confirmed", TX1)]},
-            ["a"],
+            {},
+            "illegal",
+        ),
+        ({"a": ("confirmed", CONFIRMED)}, {"a": [("declined", TX1)]}, {}, "inconsistent"),
+        ({"a": ("confirmed", CONFIRMED)}, {"a": [("confirmed", TX2)]}, {}, "inconsistent"),
+        ({"a": ("delivered", CONFIRMED)}, {"a": [("refunded", TX1)]}, {}, "inconsistent"),
+        ({"a": ("cancelled", DECLINED)}, {"a": [("confirmed", TX1)]}, {}, "inconsistent"),
+        ({}, {"x": [("confirmed", TX1)]}, {}, "inconsistent"),  # a charge without an order
+        # Orders recorded a refund that Payments does not show.
+        (
+            {"a": LATE_AND_REFUNDED},
+            {"a": [("confirmed", TX1)]},
+            {"a": [LATE_CONFIRMED, REFUNDED]},
+            "inconsistent",
+        ),
+        # The refund's event and refunded_at disagree, either way.
+        (
+            {"a": ("cancelled", CANCELLED)},
+            {"a": [("refunded", TX1)]},
+            {"a": [LATE_CONFIRMED, REFUNDED]},
+            "inconsistent",
+        ),
+        ({"a": LATE_AND_REFUNDED}, {"a": [("refunded", TX1)]}, {"a": []}, "inconsistent"),
+        # Payments refunded a charge Orders never recorded as refunded.
+        ({"a": ("cancelled", CANCELLED)}, {"a": [("refunded", TX1)]}, {}, "inconsistent"),
+        # A late result other than what Payments stored, or of another transaction.
+        (
+            {"a": ("cancelled", CANCELLED)},
+            {"a": [("declined", TX1)]},
+            {"a": [LATE_CONFIRMED]},
             "inconsistent",
         ),
         (
-            {"a": ("cancelled", [CREATED, BY_CUSTOMER, LATE], False, True)},
-            {"a": [("confirmed", TX1)]},
-            ["a"],
+            {"a": ("cancelled", CANCELLED)},
+            {"a": [("declined", TX2)]},
+            {"a": [LATE_DECLINED]},
             "inconsistent",
         ),
-        ({}, {"x": [("confirmed", TX1)]}, [], "inconsistent"),  # a charge without an order
+        # The result that cancelled the order, recorded as a late one as well.
+        (
+            {"a": ("cancelled", DECLINED)},
+            {"a": [("declined", TX1)]},
+            {"a": [LATE_DECLINED]},
+            "inconsistent",
+        ),
+        # The same fact twice.
+        (
+            {"a": ("cancelled", CANCELLED)},
+            {"a": [("declined", TX1)]},
+            {"a": [LATE_DECLINED, LATE_DECLINED]},
+            "inconsistent",
+        ),
+        ({"a": ("cancelled", CANCELLED)}, {}, {"a": [NO_PAYMENT, NO_PAYMENT]}, "inconsistent"),
+        # "Nothing to refund" where Payments shows a charge.
+        (
+            {"a": ("cancelled", CANCELLED)},
+            {"a": [("refunded", TX1)]},
+            {"a": [NO_PAYMENT]},
+            "inconsistent",
+        ),
+        ({"a": ("cancelled", CANCELLED)}, {}, {"a": [WAS_DECLINED]}, "inconsistent"),
+        (
+            {"a": ("cancelled", CANCELLED)},
+            {},
+            {"a": [Event("refund_not_needed", "no refund needed: ? (other_code)")]},
+            "inconsistent",
+        ),
+        # Events belong to cancelled orders only, and to the kinds the code writes.
+        (
+            {"a": ("confirmed", CONFIRMED)},
+            {"a": [("confirmed", TX1)]},
+            {"a": [LATE_CONFIRMED]},
+            "inconsistent",
+        ),
+        (
+            {"a": ("cancelled", CANCELLED)},
+            {},
+            {"a": [Event("note", "cancelled by an operator")]},
+            "inconsistent",
+        ),
     ],
 )
-def test_checks_each_violation_is_counted(orders, payments, posted, expected):
-    snap = snapshot(orders, payments)
-    row = check(snap, posted)
+def test_checks_each_violation_is_counted(orders, payments, events, expected):
+    snap = snapshot(orders, payments, events)
+    row = check(snap, list(orders) or ["gone"])
     assert expected in row.violations()
-    assert not set(clean_orders(snap, ALLOWED)) & set(posted)
+    assert not set(clean_orders(snap, ALLOWED)) & set(orders)
     assert row.examples
     assert "total" in format_table([row])
 
 
+def test_checks_a_lost_order_is_counted():
+    row = check(snapshot({}), posted=["gone"])
+    assert row.violations() == {"lost": 1}
+
+
 def test_checks_a_late_confirmation_settles_only_once_refunded():
-    history = [CREATED, BY_CUSTOMER, LATE]
-    charged = snapshot({"a": ("cancelled", history)}, {"a": [("confirmed", TX1)]})
-    due = snapshot({"a": ("cancelled", history, True)}, {"a": [("refunded", TX1)]})
-    refunded = snapshot({"a": ("cancelled", history, False, True)}, {"a": [("refunded", TX1)]})
+    charged = snapshot(
+        {"a": ("cancelled", CANCELLED)}, {"a": [("confirmed", TX1)]}, {"a": [LATE_CONFIRMED]}
+    )
+    due = snapshot(
+        {"a": ("cancelled", CANCELLED, True)}, {"a": [("refunded", TX1)]}, {"a": [LATE_CONFIRMED]}
+    )
+    refunded = snapshot(
+        {"a": LATE_AND_REFUNDED}, {"a": [("refunded", TX1)]}, {"a": [LATE_CONFIRMED, REFUNDED]}
+    )
     assert unsettled(charged, charged.orders) == 1
     assert unsettled(due, due.orders) == 1
     assert unsettled(refunded, refunded.orders) == 0
     assert check(refunded, ["a"]).violations() == {}
+    assert clean_orders(refunded, ALLOWED) == ["a"]
     assert race_outcomes(refunded, ["a"]) == {"cancelled in flight, payment confirmed late": 1}
+
+
+@pytest.mark.parametrize(
+    ("payments", "events"),
+    [
+        ({}, [NO_PAYMENT]),  # cancelled before any charge
+        ({"a": [("declined", TX1)]}, [NO_PAYMENT, LATE_DECLINED]),  # the decline came later
+        ({"a": [("declined", TX1)]}, [LATE_DECLINED, WAS_DECLINED]),
+    ],
+)
+def test_checks_nothing_to_refund_is_clean_when_payments_agrees(payments, events):
+    snap = snapshot({"a": ("cancelled", CANCELLED)}, payments, {"a": events})
+    assert check(snap, ["a"]).violations() == {}
+    assert unsettled(snap, snap.orders) == 0
+
+
+def test_checks_nothing_to_refund_then_a_late_confirmation_refunded_is_clean():
+    events = [NO_PAYMENT, LATE_CONFIRMED, REFUNDED]
+    snap = snapshot({"a": LATE_AND_REFUNDED}, {"a": [("refunded", TX1)]}, {"a": events})
+    assert check(snap, ["a"]).violations() == {}
+
+
+def test_checks_an_order_refused_on_purpose_is_expected_only_as_listed():
+    refused_order = {"a": ("created", [CREATED])}
+    paid_first = {"a": [("confirmed", TX1, OTHER_PRICE)]}
+    snap = snapshot(refused_order, paid_first)
+    assert check(snap, ["a"], refused={"a": OTHER_PRICE}).violations() == {}
+    # Not listed: stuck, and charged another amount.
+    assert check(snap, ["a"]).violations() == {"stuck": 1, "inconsistent": 1}
+    # Listed with another amount than the one it was paid with.
+    wrong_amount = check(snap, ["a"], refused={"a": Decimal("12.00")})
+    assert wrong_amount.violations() == {"inconsistent": 1}
+
+
+@pytest.mark.parametrize(
+    ("orders", "payments", "events"),
+    [
+        ({"a": ("confirmed", CONFIRMED)}, {"a": [("confirmed", TX1, OTHER_PRICE)]}, {}),
+        (
+            {"a": ("created", [CREATED])},
+            {"a": [("confirmed", TX1, OTHER_PRICE)]},
+            {"a": [LATE_CONFIRMED]},
+        ),
+        ({"a": ("created", [CREATED])}, {}, {}),  # no payment made first
+        (
+            {"a": ("created", [CREATED])},
+            {"a": [("confirmed", TX1, OTHER_PRICE), ("confirmed", TX2)]},
+            {},
+        ),
+        ({"a": ("cancelled", CANCELLED)}, {"a": [("confirmed", TX1, OTHER_PRICE)]}, {}),
+    ],
+)
+def test_checks_an_order_refused_on_purpose_must_stay_as_created(orders, payments, events):
+    row = check(snapshot(orders, payments, events), ["a"], refused={"a": OTHER_PRICE})
+    assert "inconsistent" in row.violations()
+    assert "stuck" not in row.violations()
+
+
+def test_checks_a_refused_order_outside_the_scope_is_counted():
+    row = check(snapshot({}), refused={"zz": OTHER_PRICE})
+    assert row.violations() == {"inconsistent": 1}
+
+
+def test_checks_a_replay_after_the_refund_is_a_late_result_too():
+    late = Event("payment_after_cancellation", "payment refunded after cancellation", TX1)
+    events = [REFUNDED, late]  # one event of a kind per transaction: the first result only
+    snap = snapshot({"a": LATE_AND_REFUNDED}, {"a": [("refunded", TX1)]}, {"a": events})
+    assert check(snap, ["a"]).violations() == {}
+    declined = snapshot({"a": ("cancelled", CANCELLED)}, {"a": [("declined", TX1)]}, {"a": [late]})
+    assert check(declined, ["a"]).violations() == {"inconsistent": 1}

@@ -9,10 +9,28 @@ from collections import Counter
 
 from fault_checks import clean_orders, race_outcomes
 from fault_load import OrderLoad, cancel_race
+from fault_probes import (
+    claim_clocks,
+    orders_counter,
+    pay_first,
+    payments_batches,
+    payments_log_size,
+    wait_answered,
+    wait_decided,
+    wake_ups_held,
+)
+from fault_stack import SETTINGS
+from fault_worker import ANSWERED_KEY
 
 WARM_UP_SECONDS = 1.5
 COOL_DOWN_SECONDS = 2
 BURST = 40
+CLAIM_SECONDS = int(SETTINGS["ORDERS_PAYMENT_STUCK_AFTER_SECONDS"])
+# Far longer than scenario 7 lets it: the worker is killed as soon as an answer is held.
+HOLD_AFTER_BATCH_SECONDS = 30
+HOLD_MORE_SECONDS = 2
+HELD_SECONDS = 2
+REFUSALS = "orders_payment_refusals_total"
 
 
 def describe(counts: Counter) -> str:
@@ -107,31 +125,119 @@ def test_faults_cancel_races_payment_without_illegal_state(system, scenario):
     sc.assert_clean()
 
 
-def test_faults_payment_task_delivered_twice_charges_once(system, scenario):
-    sc = scenario("6 every payment task sent twice more")
+def test_faults_charge_tasks_delivered_twice_charge_once(system, scenario):
+    sc = scenario("6 every charge task sent twice more")
     earlier = clean_orders(system.databases.snapshot(), system.allowed)
     sc.extra = set(random.sample(earlier, min(100, len(earlier))))
-    sent = 0
+    sent = Counter()
+
+    def send_twice(number: str, *, wake_up: bool) -> None:
+        # As a redelivery would: the retry task of a batch of one, twice; and a wake-up that
+        # got past the charger's guard.
+        system.send_charge_orders([number])
+        system.send_charge_orders([number])
+        sent["orders.charge_orders"] += 2
+        if wake_up:
+            system.send_wake_up()
+            sent["orders.charge_waiting_orders"] += 1
+
     with OrderLoad(system.orders_url) as load:
         for number in sc.extra:
-            system.send_payment_task(number)
-            system.send_payment_task(number)
-            sent += 2
+            send_twice(number, wake_up=False)
         seen = 0
         stop_at = time.monotonic() + 6
         while time.monotonic() < stop_at:
             current = list(load.created)
             for number in current[seen:]:
-                system.send_payment_task(number)
-                system.send_payment_task(number)
-                sent += 2
+                send_twice(number, wake_up=True)
             seen = len(current)
             time.sleep(0.05)
     for number in load.created[seen:]:
-        system.send_payment_task(number)
-        system.send_payment_task(number)
-        sent += 2
+        send_twice(number, wake_up=True)
     sc.fault_over()
-    sc.note(f"{sent} extra request_payment tasks, {len(sc.extra)} for settled orders")
+    sc.note(f"extra tasks: {describe(sent)}; {len(sc.extra)} for settled orders")
     sc.settle(load)
+    sc.assert_clean()
+
+
+def test_faults_worker_killed_after_batch_answered_charges_nothing_twice(system, scenario):
+    sc = scenario("7 worker SIGKILLed, batch answered")
+    # The test-only worker holds each answer of Payments before Orders applies it: killed then,
+    # the orders stay claimed (created) with their payments stored; after the claim expires the
+    # charger sends them again and Payments answers with the payments it stored (replayed).
+    system.redis().delete(ANSWERED_KEY)
+    system.processes.stop("worker")
+    system.start_worker(hold_after_batch=HOLD_AFTER_BATCH_SECONDS)
+    with OrderLoad(system.orders_url) as load:
+        # Once one answer is held, a burst fills the worker's other threads with answered
+        # batches too; all are killed well before the first claim expires.
+        if wait_answered(system, timeout=30):
+            threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
+            time.sleep(HOLD_MORE_SECONDS)
+        answered = wait_answered(system, timeout=0.1)
+        system.processes.kill("worker")
+        log_at = payments_log_size(system)
+        snap = system.databases.snapshot()
+        window = [n for n in answered if snap.orders[n].state == "created" and snap.payments[n]]
+        sc.note(
+            f"killed with {len(window)} of {len(answered)} answered orders still created in "
+            "Orders and charged in Payments"
+        )
+        system.redis().delete(ANSWERED_KEY)
+        system.start_worker()
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    replays = payments_batches(system, since=log_at)
+    sc.note(f"Payments since: {describe(replays)}")
+    assert answered, "Payments answered no batch: the window never opened"
+    assert window == answered, f"answered {answered}, in the window only {window}"
+    sc.assert_clean()
+
+
+def test_faults_batch_with_item_errors_decides_the_rest(system, scenario):
+    sc = scenario("8 batch with results and item errors")
+    not_first = Counter()  # 409: a charger (a message handed out again) took it first
+    with OrderLoad(system.orders_url) as load:
+        time.sleep(WARM_UP_SECONDS)
+        # Orders created while the wake-ups are held wait unclaimed: every third is paid first at
+        # Payments with another price, so that the batch that takes them all answers those
+        # with payment_conflict and the others with results.
+        with wake_ups_held(system):
+            first = len(load.created)
+            time.sleep(HELD_SECONDS)
+            created = load.created[first:]
+            snap = system.databases.snapshot()
+            held = [n for n in created if snap.orders[n].state == "created"]
+            for number in held[::3]:
+                amount = snap.orders[number].price + 1
+                if (status := pay_first(system, number, amount)) == 201:
+                    sc.refused[number] = amount
+                else:
+                    not_first[str(status)] += 1
+            before = orders_counter(system, REFUSALS, code="payment_conflict")
+            log_at = payments_log_size(system)
+        others = [n for n in held if n not in sc.refused]
+        # Decided before the refused orders' claim could expire: not held up by them.
+        held_up = wait_decided(system, others, timeout=CLAIM_SECONDS - 1)
+        refusals = orders_counter(system, REFUSALS, code="payment_conflict") - before
+        clocks = claim_clocks(system, held)  # before the refused orders' claim expires
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    sc.note(
+        f"{len(held)} orders held, {len(sc.refused)} paid first with another price (refused, "
+        f"expected to stay created): {', '.join(sorted(sc.refused))}; "
+        f"not paid first: {describe(not_first) or 'none'}"
+    )
+    sc.note(f"{REFUSALS}{{code=payment_conflict}} +{refusals:g}")
+    sc.note(f"Payments since: {describe(payments_batches(system, since=log_at))}")
+    claims = {clocks[n] for n in held}
+    decided_with = {clocks[n] for n in others if n not in held_up}
+    alone = [n for n in sc.refused if clocks[n] not in decided_with]
+    sc.note(f"the held orders went to Payments in {len(claims)} batch(es)")
+    assert len(sc.refused) >= 2, f"too few orders refused: {sc.refused}"
+    assert not alone, f"refused orders in no batch with decided ones: {alone}"
+    assert not held_up, f"held up by the refusals: {held_up}"
+    assert refusals == len(sc.refused), f"{refusals} refusals counted, {len(sc.refused)} made"
     sc.assert_clean()
