@@ -2,7 +2,7 @@
 """CPU per task on the broker path, with kombu's own Redis transport and with config/broker.py.
 
 Each round runs one process per transport, alternated: it publishes `--tasks` payment tasks as
-POST /order does (`request_payment.delay`, through Celery's producer pool), then takes and
+the charger's wake-up does (a task `.delay`, through Celery's producer pool), then takes and
 acknowledges them as the worker does with acks_late, and prints the CPU time (process_time) of
 each half per task. The medians of the rounds are the result; docs/performance.md has them.
 It uses a database of REDIS_URL's server (default: the machine's Redis, database 14), which it
@@ -33,14 +33,14 @@ def measure(transport: str, tasks: int) -> tuple[float, float]:
     import redis
 
     from config.celery_app import app
-    from orders.tasks import request_payment
+    from orders.tasks import charge_orders
 
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     for _ in range(50):  # the producer pool, the connection, the queue declaration
-        request_payment.delay("warmup00")
+        charge_orders.delay(["warmup00"])
     started = time.process_time()
     for _ in range(tasks):
-        request_payment.delay("abcdefgh")
+        charge_orders.delay(["abcdefgh"])
     publish = (time.process_time() - started) / tasks
     taken = []
     with app.connection_for_read() as conn:

@@ -3,10 +3,12 @@
 
 Starts the same stack as run_bench.py (fresh PostgreSQL databases, a private Redis, both
 gunicorn servers, the Celery worker and beat), loads POST /order with wrk at 16 connections,
-waits until the worker has drained the payment tasks, and divides each process group's CPU time
-(utime + stime from /proc/<pid>/stat) by the number of orders. docs/performance.md has its
-before and after. A process that starts and ends within the run is not seen (PostgreSQL's
-backends for short-lived connections, say), so a total is a lower bound.
+waits until every order of the run has had its payment decided and has been delivered (read
+from orders_order, so whatever carries the payments: per-order tasks or batches), and divides
+each process group's CPU time (utime + stime from /proc/<pid>/stat) by the number of orders the
+run created. docs/performance.md has its before and after. A process that starts and ends
+within the run is not seen (PostgreSQL's backends for short-lived connections, say), so a total
+is a lower bound; CPU spent idle during the wait (beat, the sweeps' ticks) is counted in.
 
     .venv/bin/python tests/bench/cpu_per_order.py [--seconds 8]
 """
@@ -19,8 +21,8 @@ import time
 from pathlib import Path
 
 import loads
-from data import Broker
-from stack import Stack, _cmdline, fresh_database
+from data import Broker, Database
+from stack import DELIVERY_DELAY_SECONDS, Stack, _cmdline, fresh_database
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -55,6 +57,13 @@ def snapshot() -> dict[tuple[str, int], float]:
     return {(group, pid): cpu_seconds(pid) for pid in pids if (group := group_of(pid))}
 
 
+def settle(db: Database, after_id: int) -> tuple[bool, bool]:
+    """Wait until the orders since `after_id` are decided, then delivered; whether each was."""
+    decided = db.wait_until_none_since(after_id, "created", timeout=60)
+    delivered = db.wait_until_none_since(after_id, "confirmed", timeout=DELIVERY_DELAY_SECONDS + 10)
+    return decided, delivered
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8, help="length of the wrk run")
@@ -67,29 +76,29 @@ def main() -> int:
         stack = Stack(Path(tmp), orders_db, pay_db, os.environ.get("REDIS_URL"))
         stack.start()
         try:
-            broker = Broker(stack.redis_url)
+            broker, db = Broker(stack.redis_url), Database(orders_db)
             loads.wrk(stack.orders_url, "post_order.lua", connections=16, seconds=2)  # warm-up
-            while broker.backlog():
-                time.sleep(0.2)
+            settle(db, 0)
+            first_id = db.max_order_id()
             before = snapshot()
             run = loads.wrk(
                 stack.orders_url, "post_order.lua", connections=16, seconds=args.seconds
             )
-            deadline = time.monotonic() + 60
-            while broker.backlog() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            left = broker.backlog()
-            time.sleep(1)  # the last tasks in flight
+            decided, delivered = settle(db, first_id)
+            time.sleep(1)  # the last task or sweep in flight
             after = snapshot()
+            created = db.run_orders(first_id)
+            orders, left = created["count"], created["created"]
+            queued = broker.backlog()
         finally:
             stack.stop()
-    orders = run["requests"]
     spent: dict[str, float] = {}
     for (group, pid), seconds in after.items():
         spent[group] = spent.get(group, 0.0) + seconds - before.get((group, pid), 0.0)
     print(
-        f"POST /order at 16 connections: {run['rps']:.0f} req/s, {orders} orders"
-        + (f" ({left} payment tasks still queued after 60 s)" if left else "")
+        f"POST /order at 16 connections: {run['rps']:.0f} req/s, {orders} orders created"
+        + ("" if decided else f" ({left} still `created` after 60 s, {queued} tasks queued)")
+        + ("" if delivered else " (not all delivered in time)")
     )
     for group, seconds in sorted(spent.items(), key=lambda item: -item[1]):
         print(f"  {group:22} {1000 * seconds / orders:6.2f} ms CPU per order")

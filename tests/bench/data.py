@@ -1,5 +1,6 @@
 """What `make bench` reads and writes directly, beside the API: seed rows, samples of order
-numbers, the broker's queue, and the timestamps of the end-to-end orders."""
+numbers, the broker's queue, the timestamps of the end-to-end and pipeline orders, and the
+retiring of orders a measured run left `created`."""
 
 import time
 from pathlib import Path
@@ -46,6 +47,33 @@ LEFT JOIN orders_orderstatechange pay
 LEFT JOIN orders_orderstatechange dlv
     ON dlv.order_id = o.id AND dlv.to_state = 'delivered'
 WHERE o.number = ANY(%s)
+"""
+
+# A run's orders are those with an id above the highest one before it: only the run creates
+# orders meanwhile. A decision is the history row that leaves `created` (a row with equal states
+# is a note, not a move); deliveries come later and do not count.
+RUN_SQL = """
+SELECT count(*), count(*) FILTER (WHERE o.state = 'created'), min(o.created_at),
+       max(o.created_at),
+       (SELECT max(h.created_at) FROM orders_orderstatechange h
+        WHERE h.order_id > %(after)s AND h.from_state = 'created' AND h.to_state <> 'created')
+FROM orders_order o
+WHERE o.id > %(after)s
+"""
+
+# Every order still `created` is cancelled, with its history row, so that no payment path picks
+# it up later: the per-order tasks whose messages purge() dropped, the orders pgbench inserted,
+# a batched charger's waiting orders (it charges whatever is `created`). Run between measured
+# runs only, so that no run pays for an earlier run's leftovers, whichever the design.
+RETIRE_SQL = """
+WITH retired AS (
+    UPDATE orders_order SET state = 'cancelled', state_changed_at = now(), updated_at = now()
+    WHERE state = 'created'
+    RETURNING id
+)
+INSERT INTO orders_orderstatechange (order_id, from_state, to_state, reason, created_at)
+SELECT id, 'created', 'cancelled', 'bench: retired, left over by a measured run', now()
+FROM retired
 """
 
 
@@ -135,6 +163,33 @@ class Database:
                 return False
             time.sleep(0.5)
         return True
+
+    def max_order_id(self) -> int:
+        with self._connect() as conn:
+            return conn.execute("SELECT coalesce(max(id), 0) FROM orders_order").fetchone()[0]
+
+    def run_orders(self, after_id: int) -> dict:
+        """The orders created since `after_id` was the highest id: how many, how many still
+        `created`, the first and last created_at, and the last decision's time."""
+        with self._connect() as conn:
+            row = conn.execute(RUN_SQL, {"after": after_id}).fetchone()
+        keys = ("count", "created", "first_created", "last_created", "last_decision")
+        return dict(zip(keys, row, strict=True))
+
+    def wait_until_none_since(self, after_id: int, state: str, timeout: float) -> bool:
+        """Wait until no order created since `after_id` is in `state`; False on timeout."""
+        query = "SELECT count(*) FROM orders_order WHERE id > %s AND state = %s"
+        deadline = time.monotonic() + timeout
+        with self._connect() as conn:
+            while conn.execute(query, [after_id, state]).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.25)
+        return True
+
+    def retire_created(self) -> int:
+        with self._connect() as conn:
+            return conn.execute(RETIRE_SQL).rowcount
 
     def journeys(self, numbers: list[str]) -> list[tuple]:
         """(number, state, created_at, payment outcome, paid_at, delivered_at) per order."""

@@ -9,7 +9,9 @@ import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,16 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def summarize(runs: list[dict]) -> dict:
+    """The median of each number over the runs, and the runs themselves."""
+    keys = [k for k, v in runs[0].items() if isinstance(v, int | float)]
+    return {**{k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs}
 
 
 def wrk(url: str, script: str, *, connections: int, seconds: int, env=None) -> dict:
@@ -83,9 +95,12 @@ def find_pgbench() -> str:
     return found
 
 
-def pgbench(db_url: str, *, clients: int, seconds: int, workdir: Path) -> dict:
-    """pgbench with tests/bench/order_create.pgbench: TPS (without connection time) and the
-    per-transaction latencies of its log."""
+def pgbench(
+    db_url: str, *, clients: int, seconds: int, workdir: Path, script: str = "order_create.pgbench"
+) -> dict:
+    """pgbench with a script of tests/bench/ (order_create.pgbench by default): TPS (without
+    connection time; one run of the script is one transaction) and the per-transaction
+    latencies of its log."""
     prefix = workdir / f"pgbench_{clients}_{time.monotonic_ns()}"
     args = [
         find_pgbench(),
@@ -93,7 +108,7 @@ def pgbench(db_url: str, *, clients: int, seconds: int, workdir: Path) -> dict:
         f"--client={clients}",
         f"--jobs={min(WRK_THREADS, clients)}",
         f"--time={seconds}",
-        f"--file={BENCH_DIR / 'order_create.pgbench'}",
+        f"--file={BENCH_DIR / script}",
         "--log",
         f"--log-prefix={prefix}",
         db_url,

@@ -11,29 +11,25 @@ Redis unless REDIS_URL is set. See docs/performance.md for what each line measur
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import budget
+import e2e
 import loads
 import tables
 from data import Broker, Database
-from stack import DELIVERY_DELAY_SECONDS, ROOT, Stack, fresh_database
+from life import LIFE_CLIENTS, Pipeline
+from stack import ROOT, Stack, fresh_database
 
 CONNECTIONS = (16, 64)
+PHASES = ("growth", "writes", "e2e", "e2e-10", "pipeline")
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def summarize(runs: list[dict]) -> dict:
-    """The median of each number over the runs, and the runs themselves."""
-    keys = [k for k, v in runs[0].items() if isinstance(v, int | float)]
-    return {**{k: statistics.median(r[k] for r in runs) for k in keys}, "runs": runs}
+log = loads.log
 
 
 class Bench:
@@ -42,8 +38,23 @@ class Bench:
         self.db = Database(stack.orders_db)
         self.broker = Broker(stack.redis_url)
         self.url = stack.orders_url
+        self.warmed = False  # a first POST in each gunicorn worker imports the broker's client
+
+    def warm_up(self) -> None:
+        """Two seconds of POSTs, not measured, if nothing has loaded the stack yet (a phase run
+        alone with --only); the next settle() retires their orders."""
+        if not self.warmed:
+            self.wrk("post_order.lua", 16, seconds=2)
+
+    def settle(self) -> None:
+        """Between measured runs: drop the queued tasks, and retire the orders left `created`
+        (data.RETIRE_SQL), so that no run pays for an earlier one's backlog, whichever the
+        design of the payment path (per-order tasks, or a charger that takes what is waiting)."""
+        self.broker.purge()
+        self.db.retire_created()
 
     def wrk(self, script: str, connections: int, *, seconds=None, numbers=None) -> dict:
+        self.warmed = True
         return loads.wrk(
             self.url,
             script,
@@ -81,7 +92,7 @@ class Bench:
                 runs["small"].setdefault("status_64", []).append(result)
         finally:
             self.db.drop_big()
-        summary = {w: {k: summarize(r) for k, r in m.items()} for w, m in runs.items()}
+        summary = {w: {k: loads.summarize(r) for k, r in m.items()} for w, m in runs.items()}
         for which, measures in summary.items():
             log(f"{which} table: {json.dumps({k: round(v['rps']) for k, v in measures.items()})}")
         return summary["small"], summary["big"]
@@ -89,18 +100,20 @@ class Bench:
     def writes(self) -> dict:
         """POST /order under wrk, and the same transaction under pgbench, alternated run by
         run so that both see the same machine."""
-        self.broker.purge()
         self.wrk("post_order.lua", 16, seconds=2)  # warm-up, not measured
         posts = {c: [] for c in CONNECTIONS}
         ceilings = {c: [] for c in CONNECTIONS}
         paused = []
         for run in range(self.args.runs):
             for connections in CONNECTIONS:
-                self.broker.purge()
+                self.settle()
+                after = self.db.max_order_id()
                 result = self.wrk("post_order.lua", connections)
                 result["backlog_after"] = self.broker.backlog()
+                # The same backlog as the database sees it, whatever carries the payments.
+                result["created_after"] = self.db.run_orders(after)["created"]
                 posts[connections].append(result)
-                self.broker.purge()
+                self.settle()
                 ceilings[connections].append(
                     loads.pgbench(
                         self.stack.orders_db,
@@ -109,6 +122,7 @@ class Bench:
                         workdir=self.workdir,
                     )
                 )
+                self.settle()  # pgbench's orders stay `created`: no payment path may take them
                 if connections == CONNECTIONS[0]:
                     # Diagnostic: the web path alone, without the payment pipeline's CPU.
                     with self.stack.worker_paused():
@@ -120,92 +134,57 @@ class Bench:
                     f"{posts[connections][-1]['rps']:.0f}/s, pgbench "
                     f"{ceilings[connections][-1]['tps']:.0f} tps"
                 )
-        self.broker.purge()
         return {
             **{
-                f"{kind}_{c}": summarize(runs[c])
+                f"{kind}_{c}": loads.summarize(runs[c])
                 for kind, runs in (("post", posts), ("pgbench", ceilings))
                 for c in CONNECTIONS
             },
-            "post_paused_16": summarize(paused),
+            "post_paused_16": loads.summarize(paused),
         }
-
-    def end_to_end(self, rate: float) -> dict:
-        """Open-loop POSTs at `rate`, then from the database: created -> confirmed/cancelled,
-        and confirmed -> delivered against the due time. Each run waits (up to
-        --settle-timeout) until its orders have settled, so that the next one starts on an
-        empty queue; medians of the runs' percentiles, sums of the counts."""
-        runs = [self.end_to_end_run(rate) for _ in range(self.args.runs)]
-        total = {k: sum(r[k] for r in runs) for k in ("sent", "errors", "e2e_count", "lag_count")}
-        states: dict[str, int] = {}
-        for r in runs:
-            for state, count in r["states"].items():
-                states[state] = states.get(state, 0) + count
-        return {**summarize(runs), **total, "states": states, "rate": rate}
-
-    def end_to_end_run(self, rate: float) -> dict:
-        self.broker.purge()
-        seconds = self.args.e2e_seconds
-        sent = loads.open_loop_posts(self.url, rate=rate, seconds=seconds)
-        numbers = sent.pop("numbers")
-        settle = self.args.settle_timeout
-        settled = self.db.wait_until_none(numbers, "created", timeout=settle)
-        # A lag past 10 s fails its target by far; waiting longer would only stretch the run.
-        delivered = self.db.wait_until_none(
-            numbers, "confirmed", timeout=DELIVERY_DELAY_SECONDS + 10
-        )
-        journeys = self.db.journeys(numbers)
-        to_outcome = [
-            (paid - created).total_seconds() * 1000
-            for _, _, created, _, paid, _ in journeys
-            if paid
-        ]
-        lags = [
-            (dlv - paid).total_seconds() * 1000 - DELIVERY_DELAY_SECONDS * 1000
-            for _, _, _, outcome, paid, dlv in journeys
-            if outcome == "confirmed" and dlv
-        ]
-        result = {
-            **sent,
-            "states": self.db.states(numbers),
-            "settled": int(settled),
-            "all_delivered": int(delivered),
-            "e2e_p50_ms": loads.percentile(to_outcome, 50),
-            "e2e_p99_ms": loads.percentile(to_outcome, 99),
-            "e2e_count": len(to_outcome),
-            "lag_p50_ms": loads.percentile(lags, 50),
-            "lag_p99_ms": loads.percentile(lags, 99),
-            "lag_count": len(lags),
-        }
-        log(
-            f"end to end at {rate:.0f}/s for {seconds:.0f}s: {result['sent']} sent, "
-            f"{len(to_outcome)} settled, p99 {result['e2e_p99_ms']:.0f} ms, "
-            f"delivery lag p99 {result['lag_p99_ms']:.0f} ms"
-        )
-        return result
 
 
 def machine_load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
+def phases(value: str) -> list[str]:
+    chosen = [p.strip() for p in value.split(",") if p.strip()]
+    if unknown := set(chosen) - set(PHASES):
+        raise argparse.ArgumentTypeError(f"unknown phase(s) {sorted(unknown)}; from {PHASES}")
+    return chosen
+
+
 def run(args) -> dict:
+    only = args.only
+    most_clients = max(
+        [*(CONNECTIONS if "writes" in only else ()), *(LIFE_CLIENTS if "pipeline" in only else ())],
+        default=0,
+    )
+    log("checking PostgreSQL's free connections")
+    connections = budget.check(most_clients)  # exits, saying why, when they are too few
+    workers, threads = budget.gunicorn_size()
+    pool, concurrency = budget.celery_size(dict(os.environ))
     results = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "label": args.label,
+        # BENCH_COMMIT names the commit of a `git archive` export, which has no .git.
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
+        ).stdout.strip()
+        or os.environ.get("BENCH_COMMIT", ""),
         "cpus": os.cpu_count(),
         "load_start": machine_load(),
+        "phases": only,
         "config": {
-            "gunicorn": f"{os.environ.get('GUNICORN_WORKERS', '4')} workers x "
-            f"{os.environ.get('GUNICORN_THREADS', '2')} threads (gthread)",
-            "celery": f"{os.environ.get('CELERY_WORKER_POOL', 'threads')} pool, concurrency "
-            f"{os.environ.get('CELERY_WORKER_CONCURRENCY', '8')}",
+            "gunicorn": f"{workers} workers x {threads} threads (gthread)",
+            "celery": f"{pool} pool, concurrency {concurrency}",
             "seconds": args.seconds,
             "runs": args.runs,
             "e2e_seconds": args.e2e_seconds,
+            "e2e_10_seconds": args.e2e_10_seconds,
+            "pipeline_seconds": args.pipeline_seconds,
+            "pipeline_timeout": args.pipeline_timeout,
             "small": args.small,
             "big": args.big,
             "postgres": "ORDERS_DATABASE_URL's server"
@@ -213,6 +192,7 @@ def run(args) -> dict:
             else "127.0.0.1:5432",
             "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "private redis-server",
         },
+        "connections": {"budget": connections},
     }
     started = time.monotonic()
     with (
@@ -222,20 +202,35 @@ def run(args) -> dict:
     ):
         workdir = Path(tmp)
         stack = Stack(workdir, orders_db, pay_db, os.environ.get("REDIS_URL"))
+        sampler = budget.ConnectionSampler(budget.server_of(orders_db))
         log("starting the stack (migrations, gunicorn x2, Celery worker and beat)")
         try:
+            sampler.start()
             stack.start()
             bench = Bench(args, stack, workdir)
             log(f"ready in {time.monotonic() - started:.0f}s")
-            results["small"], results["big"] = bench.growth()
-            results["writes"] = bench.writes()
-            max_rate = max(results["writes"][f"post_{c}"]["rps"] for c in CONNECTIONS)
-            results["e2e"] = bench.end_to_end(max_rate / 2)
+            if "growth" in only:
+                results["small"], results["big"] = bench.growth()
+            if "writes" in only:
+                results["writes"] = bench.writes()
+            if "e2e" in only:
+                rate = args.e2e_rate or max(
+                    results["writes"][f"post_{c}"]["rps"] / 2 for c in CONNECTIONS
+                )
+                results["e2e"] = e2e.end_to_end(bench, rate, args.e2e_seconds)
+            if "e2e-10" in only:
+                results["e2e_10"] = e2e.end_to_end(bench, 10, args.e2e_10_seconds)
+            if "pipeline" in only:
+                results["life"] = Pipeline(bench).measure()
         except BaseException:
             log(f"failed; the stack's log ends with:\n{stack.log_tail()}")
             raise
         finally:
             results["memory"] = stack.stop()
+            seen = sampler.stop()
+            names = {orders_db.rpartition("/")[2]: "orders", pay_db.rpartition("/")[2]: "payments"}
+            seen["peak_by_db"] = {names.get(k, k): v for k, v in seen["peak_by_db"].items()}
+            results["connections"]["seen"] = seen
             log_copy = args.out.with_name(args.out.stem + "-stack.log")
             log_copy.parent.mkdir(parents=True, exist_ok=True)
             log_copy.write_text(stack.log_path.read_text(errors="replace"))
@@ -252,11 +247,36 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=1_000_000, help="orders for the big table")
     parser.add_argument("--e2e-seconds", type=float, default=5, help="each open-loop run")
     parser.add_argument(
+        "--e2e-rate",
+        type=float,
+        help="arrival rate of the e2e phase (default: half the best POST median of the writes)",
+    )
+    parser.add_argument(
+        "--e2e-10-seconds", type=float, default=10, help="each open-loop run at 10 orders/s"
+    )
+    parser.add_argument(
+        "--pipeline-seconds", type=int, default=10, help="each wrk run of the pipeline phase"
+    )
+    parser.add_argument(
+        "--pipeline-timeout",
+        type=float,
+        default=120,
+        help="longest wait, after a pipeline run, for its orders to leave `created`",
+    )
+    parser.add_argument(
+        "--only",
+        type=phases,
+        default=list(PHASES),
+        help=f"comma-separated phases to run, of {','.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
         "--settle-timeout", type=float, default=30, help="longest wait for payment outcomes"
     )
     parser.add_argument("--label", default="", help="a note for the table's title")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench.md")
     args = parser.parse_args()
+    if "e2e" in args.only and "writes" not in args.only and not args.e2e_rate:
+        parser.error("the e2e phase without the writes needs --e2e-rate")
 
     results = run(args)
     table = tables.markdown(results)

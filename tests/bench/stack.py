@@ -121,8 +121,8 @@ class Stack:
             "PAYMENTS_DATABASE_URL": self.payments_db,
             "ORDERS_DELIVERY_DELAY_SECONDS": str(DELIVERY_DELAY_SECONDS),
             "ORDERS_DELIVERY_SWEEP_SECONDS": "1",
-            # The pgbench rows, and the orders whose queued payments the harness purges between
-            # runs, stay `created`: the re-drive sweep must not wake them up during the run.
+            # The harness retires what a run leaves `created` (Bench.settle); until it does, the
+            # re-drive sweep must not wake those orders up in the middle of the next run.
             "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "3600",
         }
         if self.redis_port:
