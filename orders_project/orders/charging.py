@@ -8,6 +8,7 @@ writer), so several chargers split a backlog without overlap."""
 
 import functools
 import logging
+import time
 from datetime import timedelta
 
 from celery.utils.time import get_exponential_backoff_interval
@@ -23,14 +24,33 @@ from orders.models import Order, OrderState
 
 logger = logging.getLogger(__name__)
 
+# How long one charger task runs before it hands over to a fresh wake-up: well within the
+# broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT_SECONDS, 300 s by default).
+CHARGER_RUN_SECONDS = 20
+
 
 def orders_charge_waiting(*, batch_size: int | None = None) -> int:
     """Charge the waiting orders, a batch at a time, until none is left; return how many got a
-    decision. A batch whose call gets no usable answer is handed to a retrying task, and this run
-    stops: Payments is not answering, and the orders still waiting keep their place."""
+    decision.
+
+    The wake-up guard stands while this runs (each round holds it), so orders committed
+    meanwhile wake no other charger: the next round takes them, and under load the rounds'
+    batches grow by themselves.
+    Once a round finds nothing, the guard is released and one last look takes what came in
+    before. A run hands over to a fresh wake-up after CHARGER_RUN_SECONDS, so no task outlives
+    the broker's visibility timeout. A batch whose call gets no usable answer is handed to a
+    retrying task, and this run stops: Payments is not answering; the guard then expires on its
+    own, so at most one charger per ORDERS_CHARGE_WAKE_UP_GUARD_MS tries again meanwhile."""
     batch_size = batch_size or settings.ORDERS_PAYMENT_BATCH_SIZE
+    deadline = time.monotonic() + CHARGER_RUN_SECONDS
     decided = 0
-    while batch := _orders_claim(limit=batch_size):
+    while True:
+        batch = _orders_claim(limit=batch_size)
+        if not batch:
+            dispatch.release_wake_up()
+            if not (batch := _orders_claim(limit=batch_size)):
+                return decided
+        dispatch.hold_wake_up()
         try:
             decided += _orders_charge(batch)
         except PaymentsUnavailable as exc:
@@ -44,10 +64,11 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
             dispatch.charge_again(
                 order_numbers=[order.order_number for order in batch], countdown=countdown
             )
-            break
-        if len(batch) < batch_size:
-            break  # drained; an order committed since has woken another charger
-    return decided
+            return decided
+        if time.monotonic() > deadline:
+            dispatch.release_wake_up()
+            dispatch.wake_charger()
+            return decided
 
 
 def orders_charge_again(*, order_numbers: list[str]) -> int:

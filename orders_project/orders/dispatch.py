@@ -2,9 +2,10 @@
 the coalesced wake-up of the charger.
 
 The order row is the outbox: POST /order publishes no message per order. It wakes the charger
-(task orders.charge_waiting_orders), which charges every waiting order in batches; a short Redis
-guard keeps at most one wake-up pending, so under load one message serves hundreds of orders and
-on a quiet system an order is still picked up within milliseconds."""
+(task orders.charge_waiting_orders), which charges every waiting order in batches. A short Redis
+guard stands from the wake-up until the charger has run out of waiting orders, so under load one
+message and one charger serve hundreds of orders, and on a quiet system an order is still picked
+up within milliseconds."""
 
 import functools
 import logging
@@ -53,13 +54,25 @@ def wake_charger() -> None:
         except Exception:
             # Nothing was published: no wake-up is pending, so the next one (the re-drive's,
             # once the broker is back) must not be held back by this guard.
-            charger_started()
+            release_wake_up()
             raise
 
 
-def charger_started() -> None:
-    """Called by a charger before it claims: from now on a new order must wake another one, or
-    an order committed after this charger's last claim could wait for the guard to expire."""
+def hold_wake_up() -> None:
+    """Called by a running charger each round: the guard stands for another
+    ORDERS_CHARGE_WAKE_UP_GUARD_MS, so new orders wake no second charger while this one keeps
+    up. A charger that stops (its worker died, a call hangs) stops holding it, and the next
+    order wakes another."""
+    try:
+        _guard().set(WAKE_UP_GUARD_KEY, 1, px=settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS)
+    except redis.RedisError:
+        logger.warning("could not hold the wake-up guard", exc_info=True)
+
+
+def release_wake_up() -> None:
+    """Called by a charger that found nothing waiting, before it looks one last time: from now
+    on a new order wakes another charger. An order committed before this saw the guard and woke
+    nobody, and that last look takes it."""
     try:
         _guard().delete(WAKE_UP_GUARD_KEY)
     except redis.RedisError:

@@ -22,7 +22,6 @@ PAYMENTS_CALL_RETRY = {
 
 @shared_task(name=dispatch.CHARGE_WAITING_ORDERS)
 def charge_waiting_orders() -> int:
-    dispatch.charger_started()
     return charging.orders_charge_waiting()
 
 

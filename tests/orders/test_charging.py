@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from helpers import MAX_CALLS, batch_echo, batch_item, charge, redrive, sent_numbers
 
-from orders import dispatch, services, sweeps
+from orders import charging, dispatch, services, sweeps
 from orders.exceptions import PaymentsUnavailable
 from orders.models import Order, OrderEventKind, OrderState
 from orders.tasks import charge_orders, redrive_stuck_payments
@@ -294,6 +294,9 @@ def test_redrive_wakes_the_charger_for_an_order_whose_claim_expired(
     assert len(http.calls) == MAX_CALLS
 
     expire_claim(order, seconds=5)
+    # The failed charger left the wake-up guard to expire (ORDERS_CHARGE_WAKE_UP_GUARD_MS); the
+    # re-drive runs every ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS, long after that.
+    dispatch.release_wake_up()
     assert redrive(django_capture_on_commit_callbacks) == 1
 
     assert len(http.calls) == MAX_CALLS + 1
@@ -375,3 +378,41 @@ def test_a_result_after_cancel_is_an_event_not_a_change_of_state(make_order, htt
     assert event.detail == "payment confirmed after cancellation"
     assert event.transaction_id
     assert event.actor == "payments"
+
+
+def test_charge_takes_orders_that_come_in_during_its_run_without_another_charger(
+    make_order, http, batch_url, monkeypatch
+):
+    first = make_order()
+    later = []
+
+    def order_arrives_while_in_flight(request):
+        if not later:
+            later.append(services.order_create(name="Bo", address="2 Loop Road", price=1))
+            dispatch.wake_charger()  # what the new order's on-commit does
+        return batch_echo()(request)
+
+    http.add_callback("POST", batch_url, callback=order_arrives_while_in_flight)
+    queued = []
+    monkeypatch.setattr(dispatch, "_queue", lambda name, *args, **options: queued.append(name))
+
+    assert charge() == 2
+
+    assert queued == []  # the running charger held the wake-up: nobody else was woken
+    assert [sent_numbers(call) for call in http.calls] == [[first.number], [later[0].number]]
+
+
+def test_charge_hands_over_to_a_fresh_wake_up_after_its_run_time(
+    make_order, http, batch_url, monkeypatch, settings
+):
+    make_order()
+    make_order()
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    monkeypatch.setattr(charging, "CHARGER_RUN_SECONDS", 0)
+    settings.ORDERS_PAYMENT_BATCH_SIZE = 1
+    queued = []
+    monkeypatch.setattr(dispatch, "_queue", lambda name, *args, **options: queued.append(name))
+
+    assert charge() == 1  # one round, then the run time is up
+
+    assert queued == ["orders.charge_waiting_orders"]

@@ -41,9 +41,9 @@ def test_wake_charger_twice_in_a_row_queues_one_charger(guard, queued, wake_up_g
     assert 0 < guard.pttl(wake_up_guard) <= settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS
 
 
-def test_wake_charger_after_the_charger_started_queues_again(guard, queued, wake_up_guard):
+def test_wake_charger_after_the_wake_up_was_released_queues_again(guard, queued, wake_up_guard):
     dispatch.wake_charger()
-    dispatch.charger_started()
+    dispatch.release_wake_up()
     assert not guard.exists(wake_up_guard)
 
     dispatch.wake_charger()
@@ -96,7 +96,7 @@ def test_wake_charger_without_redis_queues_every_time(queued, settings, caplog):
 
     dispatch.wake_charger()
     dispatch.wake_charger()
-    dispatch.charger_started()  # cannot clear the guard either: logged, not raised
+    dispatch.release_wake_up()  # cannot clear the guard either: logged, not raised
 
     assert queued == WAKE_UP * 2  # a spare wake-up costs one empty claim; a missed one, an order
     warnings = [r.getMessage() for r in caplog.records if r.name == "orders.dispatch"]
