@@ -89,6 +89,12 @@ def _orders_charge(batch: list[OrderToCharge]) -> int:
         )
     decisions = [result for result in results if not isinstance(result, PaymentRefused)]
     services.orders_apply_payment_results(results=decisions)
+    # The numbers, so that grepping an order number finds its batch.
+    logger.info(
+        "charged %d orders: %s",
+        len(decisions),
+        " ".join(f"{result.order_number}={result.status}" for result in decisions),
+    )
     return len(decisions)
 
 

@@ -6,6 +6,19 @@ import threading
 from django.db import connection
 from rest_framework.test import APIClient
 
+# The fields of a payment in every answer (PaymentOutputSerializer).
+PAYMENT_FIELDS = {
+    "orderNumber",
+    "status",
+    "transactionId",
+    "name",
+    "address",
+    "price",
+    "createdAt",
+    "updatedAt",
+    "refundedAt",
+}
+
 
 def assert_error_shape(body: dict) -> None:
     """The one error shape: {"code", "message", "errors": {field: [message, ...]}}."""

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from helpers import PAYMENT_FIELDS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
@@ -12,18 +13,6 @@ from payments.apis import PaymentOutputSerializer, payment_output
 from payments.models import Payment
 
 pytestmark = pytest.mark.django_db
-
-PAYMENT_FIELDS = {
-    "orderNumber",
-    "status",
-    "transactionId",
-    "name",
-    "address",
-    "price",
-    "createdAt",
-    "updatedAt",
-    "refundedAt",
-}
 
 
 def test_payment_post_confirms_at_probability_one(auth_client, payload, payment_path, settings):

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from helpers import assert_error, assert_error_shape, raw_body
+from helpers import PAYMENT_FIELDS, assert_error, assert_error_shape, raw_body
 from prometheus_client import REGISTRY
 
 import config.settings
@@ -20,18 +20,6 @@ from payments.apis import payment_output
 from payments.models import Payment
 
 pytestmark = pytest.mark.django_db
-
-PAYMENT_FIELDS = {
-    "orderNumber",
-    "status",
-    "transactionId",
-    "name",
-    "address",
-    "price",
-    "createdAt",
-    "updatedAt",
-    "refundedAt",
-}
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from helpers import post_at_once
+from helpers import PAYMENT_FIELDS, post_at_once
 
 from payments import selectors, services
 from payments.exceptions import PaymentNotFound, PaymentNotRefundable
@@ -15,17 +15,6 @@ from payments.models import Payment, PaymentStatus
 pytestmark = pytest.mark.django_db
 
 THREADS = 8
-PAYMENT_FIELDS = {
-    "orderNumber",
-    "status",
-    "transactionId",
-    "name",
-    "address",
-    "price",
-    "createdAt",
-    "updatedAt",
-    "refundedAt",
-}
 MALFORMED_NUMBERS = ["ABCD1234", "abc", "abcd12345", "abcd-123", "abcd%00123", "%C3%A9bcd123"]
 
 
