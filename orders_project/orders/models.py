@@ -42,7 +42,12 @@ class Order(models.Model):
     # each claim. A charger that takes it moves this ORDERS_PAYMENT_STUCK_AFTER_SECONDS ahead, so
     # a claim whose worker died expires and the order is charged again; the oldest go first, so
     # orders that Payments keeps refusing cannot starve the others.
-    payment_requested_at = models.DateTimeField(default=timezone.now)
+    payment_requested_at = models.DateTimeField(
+        "charge due from",
+        default=timezone.now,
+        help_text="When a charger may take the order: its creation, then the end of each claim "
+        "(a confirmed or cancelled order keeps its last one).",
+    )
     # Compensation of a cancelled order that may have been charged. refund_requested_at: since
     # when a refund is due (NULL: none ever was). refund_queued_at: when its task was last
     # queued, the re-drive's clock; NULL once settled, so "still due" is "refund_queued_at IS NOT
