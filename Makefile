@@ -123,7 +123,7 @@ fuzz: install ## schemathesis, every check, against both services on a fresh sta
 	$(PY) tests/fuzz/run_schemathesis.py
 
 .PHONY: bench
-bench: install ## benchmark the real stack (granian, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
+bench: install ## benchmark the real stack (gunicorn, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) tests/bench/run_bench.py $(BENCH_ARGS)
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One image, several roles: entrypoint.sh <role> [extra arguments for that process]
 #
-#   orders-web | payments-web   granian (docker/web.py) on 0.0.0.0:3001 / 0.0.0.0:3000 (WEB_BIND overrides)
+#   orders-web | payments-web   gunicorn on 0.0.0.0:3001 / 0.0.0.0:3000 (GUNICORN_BIND overrides)
 #   worker | beat               Celery worker / Celery beat of the Orders project
 #   migrate                     manage.py migrate --noinput in both projects, Orders first
 #   orders-manage | payments-manage   any manage.py command, e.g. orders-manage createsuperuser
 #   anything else               run as a command, e.g. bash
 #
 # Long-running roles `exec` their process so that SIGTERM from `docker stop` reaches it and
-# granian and Celery shut down gracefully. No wait-for-database loop: compose starts these
+# gunicorn and Celery shut down gracefully. No wait-for-database loop: compose starts these
 # roles only once Postgres and Redis are healthy and the migrate role has completed.
 set -euo pipefail
 
@@ -33,21 +33,21 @@ fresh_metrics_dir() {
     find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
 }
 
-web_in() {
+gunicorn_in() {
     local project="$1" port="$2"
     shift 2
     cd "$root/$project"
-    export WEB_BIND="${WEB_BIND:-0.0.0.0:$port}"
+    export GUNICORN_BIND="${GUNICORN_BIND:-0.0.0.0:$port}"
     fresh_metrics_dir
-    exec python "$root/docker/web.py" "$@"
+    exec python -m gunicorn -c "$root/docker/gunicorn.conf.py" "$@" config.wsgi
 }
 
 case "$role" in
     orders-web)
-        web_in orders_project 3001 "$@"
+        gunicorn_in orders_project 3001 "$@"
         ;;
     payments-web)
-        web_in payments_project 3000 "$@"
+        gunicorn_in payments_project 3000 "$@"
         ;;
     worker)
         cd "$root/orders_project"

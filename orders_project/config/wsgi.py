@@ -5,7 +5,7 @@ from django.core.wsgi import get_wsgi_application
 from config.tracing import setup_tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Before the handler loads the middleware; granian imports this module in each worker, after
+# Before the handler loads the middleware; gunicorn imports this module in each worker, after
 # the fork, so each process gets its own exporter thread. Orders publishes tasks: Celery too.
 setup_tracing(default_service="orders", celery=True)
 application = get_wsgi_application()

@@ -1,6 +1,6 @@
 """Prometheus metrics: the rate, latency and status of every request, and GET /metrics.
 
-The web serves from several processes: with PROMETHEUS_MULTIPROC_DIR set (docker/run_local.py,
+gunicorn serves from several processes: with PROMETHEUS_MULTIPROC_DIR set (docker/run_local.py,
 the container entrypoint) each process writes its samples to files there and a scrape adds them
 up; without it (tests, manage.py runserver) the process's own registry answers.
 

@@ -13,7 +13,7 @@ import threading
 import psycopg
 from stack import DEFAULT_SERVER, ROOT
 
-WEB_SERVER = ROOT / "docker" / "web.py"
+GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
 # The harness's own, at most at once: one query connection (data.Database opens one per call)
 # and the sampler's.
 HARNESS_CONNECTIONS = 2
@@ -23,10 +23,10 @@ def server_of(url: str | None) -> str:
     return url.rpartition("/")[0] if url else DEFAULT_SERVER
 
 
-def web_size() -> tuple[int, int]:
-    """Workers and threads per service, as docker/web.py reads them (the same defaults)."""
-    server = runpy.run_path(str(WEB_SERVER))["server"](ROOT / "orders_project")
-    return int(server.workers), int(server.blocking_threads)
+def gunicorn_size() -> tuple[int, int]:
+    """Workers and threads per service, from the gunicorn settings both services run with."""
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    return int(conf["workers"]), int(conf["threads"])
 
 
 def celery_size(env: dict) -> tuple[str, int]:
@@ -59,15 +59,15 @@ def celery_size(env: dict) -> tuple[str, int]:
 
 def needed(pgbench_clients: int) -> list[dict]:
     """Each holder of connections during the run: what it is, how many, on which server."""
-    workers, threads = web_size()
+    workers, threads = gunicorn_size()
     pool, concurrency = celery_size(dict(os.environ))
     orders = server_of(os.environ.get("ORDERS_DATABASE_URL"))
     payments = server_of(os.environ.get("PAYMENTS_DATABASE_URL"))
-    per_service = workers * threads  # one per web thread (CONN_MAX_AGE keeps it open)
+    per_service = workers * threads  # one per gunicorn thread (CONN_MAX_AGE keeps it open)
     size = f"{workers} workers x {threads} threads"
     return [
-        {"term": f"Orders web, {size}", "n": per_service, "server": orders},
-        {"term": f"Payments web, {size}", "n": per_service, "server": payments},
+        {"term": f"Orders gunicorn, {size}", "n": per_service, "server": orders},
+        {"term": f"Payments gunicorn, {size}", "n": per_service, "server": payments},
         {"term": f"Celery worker, {pool} pool x {concurrency}", "n": concurrency, "server": orders},
         {"term": "Celery beat (DatabaseScheduler)", "n": 1, "server": orders},
         {"term": "pgbench, the most clients of one run", "n": pgbench_clients, "server": orders},
@@ -77,9 +77,9 @@ def needed(pgbench_clients: int) -> list[dict]:
             "server": orders,
         },
         {
-            # granian replaces a worker over WEB_MAX_RSS_MIB (or one that crashed); the old
-            # one's backends may still be ending while its successor connects.
-            "term": "margin: one replaced web worker per service, old and new at once",
+            # gunicorn recycles a worker after GUNICORN_MAX_REQUESTS; the old one's backends
+            # may still be ending while its successor connects.
+            "term": "margin: one recycled gunicorn worker per service, old and new at once",
             "n": 2 * threads,
             "server": orders,
         },
@@ -128,7 +128,7 @@ def check(pgbench_clients: int) -> dict:
                 f"Raise max_connections to at least "
                 f"{have['max_connections'] + need - have['free']} (ALTER SYSTEM SET "
                 "max_connections = ...; then restart PostgreSQL), close other sessions, or run "
-                "with fewer (WEB_WORKERS, WEB_THREADS, CELERY_WORKER_CONCURRENCY)."
+                "with fewer (GUNICORN_WORKERS, GUNICORN_THREADS, CELERY_WORKER_CONCURRENCY)."
             )
     return report
 

@@ -2,7 +2,7 @@
 """CPU time per order, by process, on the stack `make bench` runs: where an order's cost goes.
 
 Starts the same stack as run_bench.py (fresh PostgreSQL databases, a private Redis, both
-web servers, the Celery worker and beat), loads POST /order with wrk at 16 connections,
+gunicorn servers, the Celery worker and beat), loads POST /order with wrk at 16 connections,
 waits until every order of the run has had its payment decided and has been delivered (read
 from orders_order, so whatever carries the payments: per-order tasks or batches), and divides
 each process group's CPU time (utime + stime from /proc/<pid>/stat) by the number of orders the
@@ -41,12 +41,12 @@ def group_of(pid: int) -> str | None:
         return "PostgreSQL backends"
     if "redis-server" in command:
         return "Redis"
-    if "docker/web.py" in command:
+    if "gunicorn" in command:
         try:
             directory = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             return None
-        return "Orders web" if "orders_project" in directory else "Payments web"
+        return "Orders gunicorn" if "orders_project" in directory else "Payments gunicorn"
     if "celery" in command:
         return "Celery worker" if " worker" in command else "Celery beat"
     return None

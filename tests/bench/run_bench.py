@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: measure the real stack (granian, Celery worker and beat, PostgreSQL, Redis)
+"""`make bench`: measure the real stack (gunicorn, Celery worker and beat, PostgreSQL, Redis)
 and print one table, also written to artifacts/bench.md (raw numbers in artifacts/bench.json,
 the services' log in artifacts/bench-stack.log).
 
@@ -38,7 +38,7 @@ class Bench:
         self.db = Database(stack.orders_db)
         self.broker = Broker(stack.redis_url)
         self.url = stack.orders_url
-        self.warmed = False  # a first POST in each web worker imports the broker's client
+        self.warmed = False  # a first POST in each gunicorn worker imports the broker's client
 
     def warm_up(self) -> None:
         """Two seconds of POSTs, not measured, if nothing has loaded the stack yet (a phase run
@@ -163,7 +163,7 @@ def run(args) -> dict:
     )
     log("checking PostgreSQL's free connections")
     connections = budget.check(most_clients)  # exits, saying why, when they are too few
-    workers, threads = budget.web_size()
+    workers, threads = budget.gunicorn_size()
     pool, concurrency = budget.celery_size(dict(os.environ))
     results = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -177,7 +177,7 @@ def run(args) -> dict:
         "load_start": machine_load(),
         "phases": only,
         "config": {
-            "web": f"granian, {workers} workers x {threads} threads",
+            "gunicorn": f"{workers} workers x {threads} threads (gthread)",
             "celery": f"{pool} pool, concurrency {concurrency}",
             "seconds": args.seconds,
             "runs": args.runs,
@@ -203,7 +203,7 @@ def run(args) -> dict:
         workdir = Path(tmp)
         stack = Stack(workdir, orders_db, pay_db, os.environ.get("REDIS_URL"))
         sampler = budget.ConnectionSampler(budget.server_of(orders_db))
-        log("starting the stack (migrations, granian x2, Celery worker and beat)")
+        log("starting the stack (migrations, gunicorn x2, Celery worker and beat)")
         try:
             sampler.start()
             stack.start()

@@ -1,5 +1,5 @@
 """The system under test for `make bench`: fresh PostgreSQL databases, a private Redis, and
-docker/run_local.py (both web servers, the Celery worker and beat), plus a sampler that
+docker/run_local.py (both gunicorn servers, the Celery worker and beat), plus a sampler that
 keeps the peak memory of every process it starts."""
 
 import contextlib
@@ -70,8 +70,8 @@ def _cmdline(pid: int) -> str:
 
 class MemorySampler(threading.Thread):
     """Reads VmHWM (the kernel's peak resident set) of every web worker and Celery process
-    twice a second. Sampling, not a read at the end: granian replaces a worker over
-    WEB_MAX_RSS_MIB, and a replaced worker's peak goes with it."""
+    twice a second. Sampling, not a read at the end: gunicorn recycles its workers after
+    GUNICORN_MAX_REQUESTS, and a recycled worker's peak goes with it."""
 
     def __init__(self, roles: dict[str, int]):
         super().__init__(daemon=True)
@@ -167,9 +167,9 @@ class Stack:
         for pid in _children(self.process.pid):
             cmd = _cmdline(pid)
             cwd = os.readlink(f"/proc/{pid}/cwd")
-            if "docker/web.py" in cmd:
+            if "gunicorn" in cmd:
                 service = "orders" if cwd.endswith("orders_project") else "payments"
-                roles[f"{service} web worker"] = pid
+                roles[f"{service} gunicorn worker child"] = pid
             elif " worker" in cmd:
                 roles["celery worker main"] = pid
                 roles["celery worker pool child"] = pid

@@ -13,8 +13,8 @@ TARGETS = {
     "growth_ratio": 1.2,
 }
 MEMORY_ROLES = [
-    ("orders web worker", "Orders web worker (granian)"),
-    ("payments web worker", "Payments web worker (granian)"),
+    ("orders gunicorn worker child", "Orders gunicorn worker"),
+    ("payments gunicorn worker child", "Payments gunicorn worker"),
     ("celery worker pool child", "Celery worker pool process"),
     ("celery worker main", "Celery worker main process"),
     ("celery beat main", "Celery beat"),
@@ -270,7 +270,7 @@ def markdown(r: dict) -> str:
         f"# make bench — {r['started']}"
         f"{', commit ' + r['commit'] if r['commit'] else ''} {r.get('label', '')}\n\n"
         f"{r['cpus']} CPUs (shared: load average {r['load_start']} at start, {r['load_end']} "
-        f"at the end) · web: {cfg['web']} per service · Celery {cfg['celery']} · "
+        f"at the end) · gunicorn {cfg['gunicorn']} per service · Celery {cfg['celery']} · "
         f"medians of {cfg['runs']} runs of {cfg['seconds']} s (wrk: 2 threads; pgbench: 2 "
         f"jobs) · "
         f"PostgreSQL {cfg['postgres']}, Redis {cfg['redis']} · "

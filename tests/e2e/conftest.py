@@ -1,4 +1,4 @@
-"""Start the real system (both web servers, the Celery worker and beat, Redis) with
+"""Start the real system (both gunicorn servers, the Celery worker and beat, Redis) with
 docker/run_local.py, exactly as `make run` does, and hand the tests its two base URLs.
 
 On the embedded default each run gets fresh SQLite files and its own Redis. When

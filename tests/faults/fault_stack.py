@@ -1,4 +1,4 @@
-"""The real system, one process at a time: each role (Payments and Orders under granian, the
+"""The real system, one process at a time: each role (Payments and Orders under gunicorn, the
 Celery worker, Celery beat, a private Redis) can be killed and started again while the others
 keep running, which docker/run_local.py (one process that stops everything when a child dies)
 cannot do. Its helpers are reused; its behaviour is untouched."""
@@ -41,9 +41,9 @@ SETTINGS = {
     "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS": "1",
     "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "2",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS": "10",
-    "WEB_WORKERS": "2",
-    "WEB_THREADS": "4",
-    "WEB_GRACEFUL_TIMEOUT": "5",
+    "GUNICORN_WORKERS": "2",
+    "GUNICORN_THREADS": "4",
+    "GUNICORN_GRACEFUL_TIMEOUT": "5",
 }
 
 
@@ -173,10 +173,10 @@ class System:
         raise RuntimeError(f"redis did not answer:\n{self.processes.log_tail('redis')}")
 
     def _start_web(self, name: str, project: Path, port: int) -> None:
-        args = [sys.executable, str(run_local.WEB_SERVER)]
+        args = [sys.executable, "-m", "gunicorn", "-c", str(run_local.GUNICORN_CONF), "config.wsgi"]
         env = {
             **self.env,
-            "WEB_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dirs[name]),
         }
         process = self.processes.start(name, args, cwd=project, env=env)

@@ -1,4 +1,4 @@
-"""The application granian serves (config/wsgi.py), called the way a WSGI server calls it: the
+"""The application gunicorn serves (config/wsgi.py), called the way a WSGI server calls it: the
 API passes by the admin's middleware (config/browser_middleware.py), while the admin, static
 files, request ids and metrics keep working on their paths.
 
