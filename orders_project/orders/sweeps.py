@@ -78,31 +78,21 @@ def orders_redrive_stuck_payments(*, now=None) -> int:
 def orders_redrive_stuck_refunds(*, now=None, batch_size: int | None = None) -> list[str]:
     """Queue the refund again for orders whose refund is still due long after it was last
     queued: its task was lost or gave up, or it is the check that a cancel from `created`
-    deferred. Fair the same way as the payments: oldest first, and each pick restarts its clock."""
-    numbers = _orders_redrive(
-        waiting=Q(refund_queued_at__isnull=False),
-        clock="refund_queued_at",
-        now=now,
-        batch_size=batch_size,
-    )
-    if numbers:
-        logger.warning("re-queued the refund of %d orders", len(numbers))
-    return numbers
-
-
-def _orders_redrive(*, waiting: Q, clock: str, now, batch_size: int | None) -> list[str]:
-    """Queue the refund again for the orders `waiting` whose `clock` is older than
-    ORDERS_PAYMENT_STUCK_AFTER_SECONDS, longest-waiting first, and restart their clock."""
+    deferred. Oldest first, and each pick restarts its clock (refund_queued_at), so an order is
+    re-driven at most once per ORDERS_PAYMENT_STUCK_AFTER_SECONDS and every one gets its turn."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
+    due = Q(refund_queued_at__isnull=False)
     with transaction.atomic():
         numbers = list(
             Order.objects.select_for_update(skip_locked=True)
-            .filter(waiting, **{f"{clock}__lt": cutoff})
-            .order_by(clock)
+            .filter(due, refund_queued_at__lt=cutoff)
+            .order_by("refund_queued_at")
             .values_list("number", flat=True)[: batch_size or settings.ORDERS_SWEEP_BATCH_SIZE]
         )
-        Order.objects.filter(waiting, number__in=numbers).update(**{clock: now})
+        Order.objects.filter(due, number__in=numbers).update(refund_queued_at=now)
         for number in numbers:
             transaction.on_commit(functools.partial(dispatch.refund, order_number=number))
+    if numbers:
+        logger.warning("re-queued the refund of %d orders", len(numbers))
     return numbers

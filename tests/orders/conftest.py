@@ -62,11 +62,6 @@ def http():
 
 
 @pytest.fixture
-def payment_url() -> str:
-    return f"{settings.PAYMENTS_URL}/payment"
-
-
-@pytest.fixture
 def batch_url() -> str:
     return f"{settings.PAYMENTS_URL}/payment/batch"
 

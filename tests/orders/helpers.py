@@ -27,16 +27,6 @@ def payment_body(order_number: str, status: str = "confirmed") -> dict:
     }
 
 
-def payment_echo(status: str = "confirmed"):
-    """A `responses` callback that answers like Payments for whichever order was sent."""
-
-    def callback(request):
-        sent = json.loads(request.body)
-        return 201, {}, json.dumps(payment_body(sent["orderNumber"], status))
-
-    return callback
-
-
 def batch_item(order_number: str, status: str = "confirmed", **fields) -> dict:
     """One result of POST /payment/batch: the payment, and whether it was a replay."""
     return {**payment_body(order_number, status), "replayed": False, **fields}

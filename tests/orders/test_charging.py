@@ -124,24 +124,14 @@ def test_charge_passes_the_configured_timeout(make_order, http, batch_url, setti
 
 def test_charge_applies_results_and_refusals_of_one_batch_apart(make_order, http, batch_url):
     confirmed, refused, declined = make_order(), make_order(), make_order()
-    http.add_callback(
+    refusal = {"code": "payment_conflict", "message": "no", "errors": {}}
+    http.add(
         "POST",
         batch_url,
-        callback=lambda request: (
-            200,
-            {},
-            json.dumps(
-                {
-                    "results": [
-                        batch_item(confirmed.number),
-                        {
-                            "orderNumber": refused.number,
-                            "error": {"code": "payment_conflict", "message": "no", "errors": {}},
-                        },
-                        batch_item(declined.number, "declined"),
-                    ]
-                }
-            ),
+        **answer(
+            batch_item(confirmed.number),
+            {"orderNumber": refused.number, "error": refusal},
+            batch_item(declined.number, "declined"),
         ),
     )
 

@@ -1,10 +1,13 @@
 """Helpers shared by the Payments test modules (fixtures live in conftest.py)."""
 
 import json
+import runpy
 import threading
 
 from django.db import connection
 from rest_framework.test import APIClient
+
+import config.settings
 
 # The fields of a payment in every answer (PaymentOutputSerializer).
 PAYMENT_FIELDS = {
@@ -78,3 +81,13 @@ def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a request hung"
     return responses, errors
+
+
+def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
+    """Run the settings module afresh under `env`, leaving the loaded settings alone."""
+    monkeypatch.setenv("PAYMENTS_VAR_DIR", str(tmp_path))
+    for name in ("DJANGO_ENV", "DJANGO_DEBUG", "API_MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(config.settings.__file__)

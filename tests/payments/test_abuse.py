@@ -3,15 +3,13 @@ unexpected errors, and settings that must not reach production. Always a JSON an
 with details, and no payment row."""
 
 import json
-import runpy
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
-from helpers import assert_error, raw_body
+from helpers import assert_error, load_settings, raw_body
 from rest_framework.test import APIClient
 
-import config.settings
 from payments import services
 from payments.models import Payment
 
@@ -282,16 +280,6 @@ def test_error_responses_carry_no_debug_text(
     assert_error(response, status, code)
     for leak in (b"Traceback", b'File "', b"site-packages", b"<html"):
         assert leak not in response.content
-
-
-def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
-    """Run the settings module afresh under `env`, leaving the loaded settings alone."""
-    monkeypatch.setenv("PAYMENTS_VAR_DIR", str(tmp_path))
-    for name in ("DJANGO_ENV", "DJANGO_DEBUG", "API_MAX_BODY_BYTES"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(config.settings.__file__)
 
 
 PRODUCTION = {"DJANGO_ENV": "production", "PAYMENTS_SECRET_KEY": "s", "PAYMENTS_API_TOKEN": "t"}

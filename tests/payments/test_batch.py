@@ -3,7 +3,6 @@ POST /payment would answer it, stored with one INSERT and one read."""
 
 import json
 import logging
-import runpy
 import threading
 from decimal import Decimal
 
@@ -11,10 +10,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from helpers import PAYMENT_FIELDS, assert_error, assert_error_shape, raw_body
+from helpers import PAYMENT_FIELDS, assert_error, assert_error_shape, load_settings, raw_body
 from prometheus_client import REGISTRY
 
-import config.settings
 from payments import services
 from payments.apis import payment_output
 from payments.models import Payment
@@ -517,14 +515,6 @@ def test_settings_default_batch_limits(settings):
     assert settings.PAYMENTS_BATCH_MAX_BODY_BYTES == BATCH_LIMIT
     # Every other route, and Django's own cap on request.body, keep 64 KiB.
     assert settings.API_MAX_BODY_BYTES == settings.DATA_UPLOAD_MAX_MEMORY_SIZE == SINGLE_LIMIT
-
-
-def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
-    """Run the settings module afresh under `env`, leaving the loaded settings alone."""
-    monkeypatch.setenv("PAYMENTS_VAR_DIR", str(tmp_path))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(config.settings.__file__)
 
 
 def test_settings_read_the_batch_limits_from_the_environment(monkeypatch, tmp_path):
