@@ -85,6 +85,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_TZ = True
+# Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
+FORMAT_MODULE_PATH = ["orders.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
 from orders import services
-from orders.exceptions import IllegalTransition
+from orders.beat_admin import SettingsScheduledTaskAdmin  # noqa: F401 (registers it)
+from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import Order, OrderEvent, OrderStateChange
 
 
@@ -33,8 +34,10 @@ class OrderEventInline(ReadOnlyInline):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
-    list_filter = ["state"]
-    search_fields = ["number", "name"]
+    # Django's date filter: today, the past 7 days, this month, this year; no COUNT per choice.
+    list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["number", "name", "address"]
+    search_help_text = "Order number, name or address (any part of it)."
     inlines = [OrderStateChangeInline, OrderEventInline]
     actions = ["cancel_orders"]
     show_full_result_count = False  # no COUNT(*) over the whole table on each page
@@ -52,8 +55,23 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected orders")
     def cancel_orders(self, request, queryset):
-        for number in queryset.values_list("number", flat=True):
+        """Cancel each order through the same service as the API, naming the admin user; a
+        message per order says whether it was cancelled or why not, and each cancel is in the
+        admin's log (the order's History page)."""
+        operator = request.user.get_username()
+        for order in queryset.only("id", "number"):
             try:
-                services.order_cancel(order_number=number)
+                services.order_cancel(order_number=order.number, operator=operator)
             except IllegalTransition as exc:
-                self.message_user(request, exc.message, level=messages.WARNING)
+                why = f"it is {exc.from_state} already" if exc.from_state else exc.message
+                self.message_user(
+                    request, f"Order {order.number} not cancelled: {why}.", messages.WARNING
+                )
+                continue
+            except OrderNotFound:  # gone since the list was shown
+                self.message_user(
+                    request, f"Order {order.number} not cancelled: not found.", messages.WARNING
+                )
+                continue
+            self.log_change(request, order, f"Cancelled by {operator} (Cancel selected orders).")
+            self.message_user(request, f"Order {order.number} cancelled.", messages.SUCCESS)

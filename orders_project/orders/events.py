@@ -17,3 +17,9 @@ def order_event_record_once(
         order=order, kind=kind, detail=detail, transaction_id=transaction_id, actor=actor
     )
     return True
+
+
+def order_event_record(*, order: Order, kind: str, detail: str, actor: str) -> OrderEvent:
+    """Record a fact that happens once by construction (it comes with a move that the
+    compare-and-set let through once), so it needs no check for a copy."""
+    return OrderEvent.objects.create(order=order, kind=kind, detail=detail, actor=actor)

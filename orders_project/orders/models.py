@@ -125,6 +125,8 @@ class OrderEventKind(models.TextChoices):
     REFUNDED = "refunded"  # Payments gave a cancelled order's charge back
     REFUND_NOT_NEEDED = "refund_not_needed"  # Payments had nothing to give back
     NOTE = "note"  # a fact recorded before events had kinds (migration 0003)
+    # An operator cancelled the order in the admin: who (actor) is a fact, not a state.
+    CANCELLED_BY_OPERATOR = "cancelled_by_operator"
 
 
 class OrderEvent(models.Model):
@@ -136,7 +138,8 @@ class OrderEvent(models.Model):
     detail = models.CharField(max_length=200)
     # Payments' transaction id, when the fact is about a charge or a refund.
     transaction_id = models.CharField(max_length=64, blank=True, default="")
-    # Who or what caused it: "payments" for what Payments answered.
+    # Who or what caused it: "payments" for what Payments answered, the admin user's name for
+    # an operator's cancel.
     actor = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

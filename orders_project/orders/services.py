@@ -124,8 +124,9 @@ def order_transition(*, order_number: str, to_state: str, reason: str) -> Order:
     return transitions.order_move(order_number=order_number, to_state=to_state, reason=reason)[0]
 
 
-def order_cancel(*, order_number: str) -> Order:
-    """Cancel for the customer, and in the same transaction make sure no charge stays behind.
+def order_cancel(*, order_number: str, operator: str | None = None) -> Order:
+    """Cancel for the customer, or for an `operator` (the admin user's name, recorded as an
+    event), and in the same transaction make sure no charge stays behind.
 
     From `confirmed` the payment was taken: its refund is queued at once. From `created` a
     charge may exist that Orders never heard of (the payment call timed out, and its retry now
@@ -136,8 +137,15 @@ def order_cancel(*, order_number: str) -> Order:
         order, from_state = transitions.order_move(
             order_number=order_number,
             to_state=OrderState.CANCELLED,
-            reason="cancelled by customer",
+            reason="cancelled by customer" if operator is None else "cancelled by an operator",
         )
+        if operator is not None:
+            events.order_event_record(
+                order=order,
+                kind=OrderEventKind.CANCELLED_BY_OPERATOR,
+                detail=f"cancelled in the admin (was {from_state})",
+                actor=operator,
+            )
         refunds.order_refund_request(order=order, queue=from_state == OrderState.CONFIRMED)
     order.refresh_from_db()
     return order

@@ -1,6 +1,8 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from payments import services
 from payments.models import Payment, PaymentStatus
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +42,52 @@ def test_payment_admin_changelist_filters_by_status(admin_client, two_payments):
     assert listed(response) == [confirmed.order_number]
     filters = [spec.title for spec in response.context["cl"].filter_specs]
     assert filters == ["status"]
+
+
+def test_payment_admin_changelist_filters_refunded_payments(admin_client, two_payments):
+    confirmed, _ = two_payments
+    services.payment_refund(order_number=confirmed.order_number)
+
+    everything = admin_client.get(CHANGELIST)
+    refunded = admin_client.get(CHANGELIST, {"status__exact": PaymentStatus.REFUNDED})
+
+    [status_filter] = everything.context["cl"].filter_specs
+    offered = [choice["display"] for choice in status_filter.choices(everything.context["cl"])]
+    assert offered == ["All", "Confirmed", "Declined", "Refunded"]
+    assert listed(refunded) == [confirmed.order_number]
+
+
+def test_payment_admin_changelist_shows_a_short_transaction_id(admin_client, two_payments):
+    confirmed, _ = two_payments
+    full = str(confirmed.transaction_id)
+
+    page = admin_client.get(CHANGELIST).text
+
+    # The start of the id in the cell, the whole of it in the tooltip; never the whole id as text.
+    assert f'<span title="{full}" style="white-space: nowrap">{full[:8]}…</span>' in page
+    assert f">{full}<" not in page
+
+
+def test_payment_admin_changelist_finds_a_payment_by_its_short_transaction_id(
+    admin_client, two_payments
+):
+    confirmed, _ = two_payments
+
+    response = admin_client.get(CHANGELIST, {"q": str(confirmed.transaction_id)[:8]})
+
+    assert listed(response) == [confirmed.order_number]
+
+
+def test_payment_admin_changelist_shows_times_to_the_second(admin_client, two_payments):
+    confirmed, _ = two_payments
+    Payment.objects.filter(pk=confirmed.pk).update(
+        created_at=timezone.make_aware(timezone.datetime(2026, 3, 4, 6, 8, 3))
+    )
+
+    page = admin_client.get(CHANGELIST).text
+
+    assert "2026-03-04 06:08:03" in page
+    assert "a.m." not in page
 
 
 def test_payment_admin_changelist_searches_by_order_number(admin_client, two_payments):
