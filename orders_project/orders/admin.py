@@ -5,6 +5,11 @@ from orders.beat_admin import SettingsScheduledTaskAdmin  # noqa: F401 (register
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import Order, OrderEvent, OrderStateChange
 
+# Django's navigation sidebar takes 300 of a 1280 px screen, and the lists need them: with it
+# the change list's last column is cut off and names wrap. The breadcrumbs and the home page
+# still lead everywhere.
+admin.site.enable_nav_sidebar = False
+
 
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
