@@ -47,6 +47,9 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ["cancel_orders"]
     show_full_result_count = False  # no COUNT(*) over the whole table on each page
 
+    class Media:
+        css = {"all": ["orders/admin.css"]}  # the inlines' rows, one line each
+
     # View only: orders are created through the API and change state only through services
     # (the cancel action below calls the same service as the API).
     def has_add_permission(self, request):
