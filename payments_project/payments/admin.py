@@ -8,12 +8,13 @@ class PaymentAdmin(admin.ModelAdmin):
     list_display = [
         "order_number",
         "status",
+        "method",
         "amount",
         "transaction_id",
         "created_at",
         "refunded_at",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "method"]
     search_fields = ["order_number", "name", "transaction_id"]
     show_full_result_count = False
 
