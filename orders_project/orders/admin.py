@@ -33,6 +33,7 @@ class OrderEventInline(ReadOnlyInline):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
+    list_display.insert(3, "payment_method")  # also shown on the detail page, as every field
     list_filter = ["state"]
     search_fields = ["number", "name"]
     inlines = [OrderStateChangeInline, OrderEventInline]
