@@ -19,7 +19,8 @@ class Payment(models.Model):
     address = models.CharField(max_length=500)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     # The payment method (a name in PAYMENTS_METHODS) whose provider decided it.
-    method = models.CharField(max_length=32, default="card")
+    # A default in the database too: code of before this column (a rolling deploy) still inserts.
+    method = models.CharField(max_length=32, default="card", db_default="card")
     status = models.CharField(max_length=16, choices=PaymentStatus.choices)
     transaction_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
