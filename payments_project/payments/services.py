@@ -83,7 +83,9 @@ def _check_replay(existing: Payment, *, amount: Decimal, method: str) -> Payment
 def _answer_late(seconds: float) -> None:
     # A provider asked for a late answer (test_timeout_then_confirm): the payment is stored and
     # committed already, so a caller that gives up meanwhile was charged, and its retry is
-    # answered from the stored payment: the unknown outcome, ending in one charge.
+    # answered from the stored payment: the unknown outcome, ending in one charge. In a batch the
+    # whole answer is late, as with a real timeout: every order of it is unknown to Orders, sent
+    # again, and answered from what was stored.
     if seconds:
         logger.info("answering %.1f s late, as the payment method asks", seconds)
         time.sleep(seconds)
