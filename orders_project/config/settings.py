@@ -136,6 +136,24 @@ PAYMENTS_API_TOKEN = env_secret(
 )
 PAYMENTS_CONNECT_TIMEOUT_SECONDS = env_number("PAYMENTS_CONNECT_TIMEOUT_SECONDS", 3.0, kind=float)
 PAYMENTS_READ_TIMEOUT_SECONDS = env_number("PAYMENTS_READ_TIMEOUT_SECONDS", 10.0, kind=float)
+# --- payment methods ------------------------------------------------------------------------
+# The methods POST /order accepts as paymentMethod: from settings, not asked of Payments at
+# start, so Orders starts and takes orders while Payments is down or still starting (the order
+# row is the outbox; nothing on the way in waits for Payments), and in any start order under
+# compose or Kubernetes. The defaults mirror Payments' (the same PAYMENTS_TEST_METHODS switch);
+# a method Payments does not know is refused by it per order ("invalid" naming paymentMethod,
+# orders_payment_refusals_total), so a mismatch never charges anything.
+_TEST_METHODS = [
+    "test_confirm",
+    "test_decline",
+    "test_unavailable_then_confirm",
+    "test_timeout_then_confirm",
+]
+ORDERS_PAYMENT_METHODS = env_list(
+    "ORDERS_PAYMENT_METHODS",
+    ["card", "cash_on_delivery"]
+    + (_TEST_METHODS if env_bool("PAYMENTS_TEST_METHODS", IS_LOCAL) else []),
+)
 ORDERS_PAYMENT_MAX_RETRIES = env_number("ORDERS_PAYMENT_MAX_RETRIES", 5)
 ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS = env_number(
     "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS", 60

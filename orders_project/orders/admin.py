@@ -39,6 +39,7 @@ class OrderEventInline(ReadOnlyInline):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
+    list_display.insert(3, "payment_method")  # also shown on the detail page, as every field
     # Django's date filter: today, the past 7 days, this month, this year; no COUNT per choice.
     list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "name", "address"]

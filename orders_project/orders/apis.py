@@ -2,6 +2,7 @@ import functools
 import json
 import re
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -25,10 +26,20 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     orderNumber = serializers.CharField(source="number")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    paymentMethod = serializers.CharField(source="payment_method")
 
     class Meta:
         model = Order
-        fields = ["orderNumber", "name", "address", "price", "state", "createdAt", "updatedAt"]
+        fields = [
+            "orderNumber",
+            "name",
+            "address",
+            "price",
+            "paymentMethod",
+            "state",
+            "createdAt",
+            "updatedAt",
+        ]
         read_only_fields = fields
         ref_name = "Order"
 
@@ -47,6 +58,7 @@ def order_representation(order: Order) -> dict:
         "name": order.name,
         "address": order.address,
         "price": _PRICE.to_representation(order.price),
+        "paymentMethod": order.payment_method,
         "state": str(order.state),
         "createdAt": _DATETIME.to_representation(order.created_at),
         "updatedAt": _DATETIME.to_representation(order.updated_at),
@@ -69,9 +81,24 @@ class OrderCollectionApi(APIView):
         name = TextField(max_length=200, validators=[VISIBLE_TEXT])
         address = TextField(max_length=500, validators=[VISIBLE_TEXT])
         price = PriceField(min_value=0, **MONEY)
+        paymentMethod = serializers.CharField(
+            required=False,
+            default="card",
+            max_length=32,
+            help_text="How the order is paid: one of ORDERS_PAYMENT_METHODS (Payments' "
+            "GET /payment/methods describes them); `card` if left out.",
+        )
 
         class Meta:
             ref_name = "OrderCreate"
+
+        def validate_paymentMethod(self, value):
+            if value not in settings.ORDERS_PAYMENT_METHODS:
+                enabled = ", ".join(settings.ORDERS_PAYMENT_METHODS)
+                raise serializers.ValidationError(
+                    f"Unknown or disabled payment method {value!r}; enabled: {enabled}."
+                )
+            return value
 
         def validate_price(self, value):
             # "-0" passes min_value; store and echo it as 0.00, not "-0.00" (as Payments does).
@@ -120,7 +147,9 @@ class OrderCollectionApi(APIView):
     )
     def post(self, request):
         key = idempotency_key_of(request)
-        order_fields = _order_input().run_validation(request.data)
+        fields = _order_input().run_validation(request.data)
+        method = fields.pop("paymentMethod")
+        order_fields = {**fields, "payment_method": method}
         if key is None:
             order = services.order_create(**order_fields)
             return Response(order_representation(order), status=status.HTTP_201_CREATED)

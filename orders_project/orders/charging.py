@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from orders import dispatch, services
-from orders.clients import OrderToCharge, PaymentRefused, payments_client
+from orders.clients import OrderToCharge, PaymentDeferred, PaymentRefused, payments_client
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENT_REFUSALS
 from orders.models import Order, OrderState
@@ -52,17 +52,17 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
                 return decided
         dispatch.hold_wake_up()
         try:
-            decided += _orders_charge(batch)
+            count, deferred = _orders_charge(batch)
+            decided += count
+            if deferred:
+                # Payments answered, but could not decide these orders: only they are retried,
+                # by the same task (and metric) as a batch that got no answer; the run goes on.
+                dispatch.charge_again(order_numbers=deferred, countdown=_first_retry_countdown())
         except PaymentsUnavailable as exc:
             logger.warning("charging %d orders failed, retrying: %s", len(batch), exc)
-            countdown = get_exponential_backoff_interval(
-                factor=1,
-                retries=0,
-                maximum=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
-                full_jitter=True,
-            )
             dispatch.charge_again(
-                order_numbers=[order.order_number for order in batch], countdown=countdown
+                order_numbers=[order.order_number for order in batch],
+                countdown=_first_retry_countdown(),
             )
             return decided
         if time.monotonic() > deadline:
@@ -71,15 +71,36 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
             return decided
 
 
+def _first_retry_countdown() -> float:
+    return get_exponential_backoff_interval(
+        factor=1,
+        retries=0,
+        maximum=settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS,
+        full_jitter=True,
+    )
+
+
 def orders_charge_again(*, order_numbers: list[str]) -> int:
     """Charge these orders again (a retry of a batch); those no longer `created` are skipped.
-    Raises PaymentsUnavailable for the task to retry."""
+    Raises PaymentsUnavailable for the task to retry: no answer, or some orders that Payments
+    could not decide yet (the decided ones are applied first, and skipped by the retry)."""
     batch = _orders_claim(limit=len(order_numbers), numbers=order_numbers)
-    return _orders_charge(batch) if batch else 0
+    if not batch:
+        return 0
+    decided, deferred = _orders_charge(batch)
+    if deferred:
+        raise PaymentsUnavailable(f"Payments could not decide {len(deferred)} orders yet")
+    return decided
 
 
-def _orders_charge(batch: list[OrderToCharge]) -> int:
+def _orders_charge(batch: list[OrderToCharge]) -> tuple[int, list[str]]:
+    """Charge a batch and apply what Payments decided; return how many were decided and the
+    order numbers Payments could not decide now (to be sent again)."""
     results = payments_client().charge_batch(batch)
+    deferred = [result for result in results if isinstance(result, PaymentDeferred)]
+    for result in deferred:
+        logger.warning("Payments deferred order %s: %s", result.order_number, result.message)
+    results = [result for result in results if not isinstance(result, PaymentDeferred)]
     refused = [result for result in results if isinstance(result, PaymentRefused)]
     for result in refused:
         # Left claimed: charged again when the claim expires, in case an operator fixed it.
@@ -95,7 +116,7 @@ def _orders_charge(batch: list[OrderToCharge]) -> int:
         len(decisions),
         " ".join(f"{result.order_number}={result.status}" for result in decisions),
     )
-    return len(decisions)
+    return len(decisions), [result.order_number for result in deferred]
 
 
 def _orders_claim(*, limit: int, numbers: list[str] | None = None) -> list[OrderToCharge]:
@@ -109,7 +130,8 @@ def _orders_claim(*, limit: int, numbers: list[str] | None = None) -> list[Order
     # hands back a price as a float). RETURNING keeps no order: by id, the order of creation.
     claimed = sorted(Order.objects.raw(sql, params), key=lambda order: order.pk)
     return [
-        OrderToCharge(order.number, order.name, order.address, order.price) for order in claimed
+        OrderToCharge(order.number, order.name, order.address, order.price, order.payment_method)
+        for order in claimed
     ]
 
 
@@ -121,7 +143,15 @@ def _claim_sql(*, by_numbers: int, skip_locked: bool) -> str:
     meta, quote = Order._meta, connection.ops.quote_name
     col = {
         name: quote(meta.get_field(name).column)
-        for name in ("number", "state", "name", "address", "price", "payment_requested_at")
+        for name in (
+            "number",
+            "state",
+            "name",
+            "address",
+            "price",
+            "payment_method",
+            "payment_requested_at",
+        )
     }
     table, pk, clock = quote(meta.db_table), quote(meta.pk.column), col["payment_requested_at"]
     if by_numbers:
@@ -135,5 +165,6 @@ def _claim_sql(*, by_numbers: int, skip_locked: bool) -> str:
             SELECT {pk} FROM {table} WHERE {col["state"]} = %s AND {which}
             ORDER BY {clock} LIMIT %s {lock}
         )
-        RETURNING {pk}, {col["number"]}, {col["name"]}, {col["address"]}, {col["price"]}
+        RETURNING {pk}, {col["number"]}, {col["name"]}, {col["address"]}, {col["price"]},
+            {col["payment_method"]}
     """  # noqa: S608 (only names from _meta are formatted in)

@@ -44,11 +44,25 @@ class PaymentRefused:
 
 
 @dataclass(frozen=True)
+class PaymentDeferred:
+    """Payments could not decide one order of a batch now (its method's provider is
+    unavailable; nothing was charged): ask again soon, with backoff, unlike a refusal."""
+
+    order_number: str
+    message: str
+
+
+# An item error that means "try this order again", not "this order is refused".
+RETRYABLE_ITEM_CODES = frozenset({"payment_unavailable"})
+
+
+@dataclass(frozen=True)
 class OrderToCharge:
     order_number: str
     name: str
     address: str
     price: Decimal
+    payment_method: str = "card"
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,9 @@ class PaymentsClient:
             {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         )
 
-    def charge_batch(self, orders: list[OrderToCharge]) -> list[PaymentResult | PaymentRefused]:
+    def charge_batch(
+        self, orders: list[OrderToCharge]
+    ) -> list[PaymentResult | PaymentRefused | PaymentDeferred]:
         """Charge many orders in one call (POST /payment/batch); one result per order, in the
         order sent. Payments is idempotent per order number, so a batch whose outcome is
         unknown (PaymentsUnavailable) is simply sent again."""
@@ -77,6 +93,7 @@ class PaymentsClient:
                     "name": order.name,
                     "address": order.address,
                     "price": str(order.price),
+                    "paymentMethod": order.payment_method,
                 }
                 for order in orders
             ]
@@ -142,10 +159,12 @@ class PaymentsClient:
         return body
 
 
-def _batch_result(order_number: str, item) -> PaymentResult | PaymentRefused:
+def _batch_result(order_number: str, item) -> PaymentResult | PaymentRefused | PaymentDeferred:
     if not isinstance(item, dict) or item.get("orderNumber") != order_number:
         raise PaymentsUnavailable(f"Unexpected batch result for {order_number}: {item}")
     error = item.get("error")
+    if isinstance(error, dict) and error.get("code") in RETRYABLE_ITEM_CODES:
+        return PaymentDeferred(order_number, str(error.get("message")))
     if isinstance(error, dict):
         return PaymentRefused(order_number, str(error.get("code")), str(error.get("message")))
     status, transaction_id = item.get("status"), item.get("transactionId")

@@ -18,10 +18,16 @@ from orders.models import IdempotencyKey, Order
 logger = logging.getLogger(__name__)
 
 
-def order_request_hash(*, name: str, address: str, price: Decimal) -> str:
+def order_request_hash(
+    *, name: str, address: str, price: Decimal, payment_method: str = "card"
+) -> str:
     """SHA-256 of the validated order in one canonical form, so that the same order sent with
-    its keys in another order, other spacing or another price notation (12.5, "12.50") matches."""
+    its keys in another order, other spacing or another price notation (12.5, "12.50") matches.
+    The method is in it unless it is the default: keys stored before paymentMethod existed keep
+    matching their replays, and an order "card" or without paymentMethod is the same order."""
     canonical = {"name": name, "address": address, "price": f"{price:.2f}"}
+    if payment_method != "card":
+        canonical["paymentMethod"] = payment_method
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -33,6 +39,7 @@ def order_create_idempotent(
     address: str,
     price: Decimal,
     render: Callable[[Order], dict],
+    payment_method: str = "card",
 ) -> tuple[IdempotencyKey, bool]:
     """Create the order once per Idempotency-Key; return the key's row, whose response_body is
     the answer to give, and whether this was a replay.
@@ -41,13 +48,17 @@ def order_create_idempotent(
     concurrent requests with one key: the second waits for the first (SQLite: the write lock
     taken at BEGIN; PostgreSQL: the index entry of the uncommitted row), then answers with what
     the first stored, or 409 if its body differs. Nobody ever sees a key "in progress"."""
-    request_hash = order_request_hash(name=name, address=address, price=price)
+    request_hash = order_request_hash(
+        name=name, address=address, price=price, payment_method=payment_method
+    )
     order = None
     try:
         with transaction.atomic():
             stored = IdempotencyKey.objects.filter(key=idempotency_key).first()
             if stored is None:
-                order = services.order_create(name=name, address=address, price=price)
+                order = services.order_create(
+                    name=name, address=address, price=price, payment_method=payment_method
+                )
                 stored = IdempotencyKey.objects.create(
                     key=idempotency_key,
                     request_hash=request_hash,

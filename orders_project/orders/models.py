@@ -35,6 +35,9 @@ class Order(models.Model):
     name = models.CharField(max_length=200)
     address = models.CharField(max_length=500)
     price = models.DecimalField(max_digits=12, decimal_places=2)
+    # A method Payments knows (ORDERS_PAYMENT_METHODS); sent with the order's payment. A default
+    # in the database too: code of before this column (a rolling deploy) still inserts orders.
+    payment_method = models.CharField(max_length=32, default="card", db_default="card")
     state = models.CharField(max_length=16, choices=OrderState.choices, default=OrderState.CREATED)
     # When the current state was entered: the delivery and re-drive sweeps select on it.
     state_changed_at = models.DateTimeField(default=timezone.now)

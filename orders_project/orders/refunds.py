@@ -32,7 +32,8 @@ def order_refund_request(*, order: Order, queue: bool) -> None:
 
 NOTHING_CHARGED = {
     "payment_not_found": "no payment was taken",
-    "payment_not_refundable": "the payment was declined",
+    # Declined, or confirmed by a method that charges nothing up front (cash on delivery).
+    "payment_not_refundable": "the payment was declined or charged nothing",
 }
 
 

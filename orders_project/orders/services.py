@@ -31,7 +31,7 @@ def order_number_generate() -> str:
     return "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(ORDER_NUMBER_LENGTH))
 
 
-def order_create(*, name: str, address: str, price: Decimal) -> Order:
+def order_create(*, name: str, address: str, price: Decimal, payment_method: str = "card") -> Order:
     """Write the order and its first history row; once committed, wake the charger. The order
     row is the payment's outbox: no message per order."""
 
@@ -42,6 +42,7 @@ def order_create(*, name: str, address: str, price: Decimal) -> Order:
             name=name,
             address=address,
             price=price,
+            payment_method=payment_method,
             state=OrderState.CREATED,
             state_changed_at=now,
             payment_requested_at=now,
@@ -66,10 +67,10 @@ def order_create(*, name: str, address: str, price: Decimal) -> Order:
 # the publish (docs/performance.md). A number already taken inserts nothing and returns no row.
 _INSERT_ORDER_WITH_HISTORY = """
     WITH new_order AS (
-        INSERT INTO orders_order (number, name, address, price, state, state_changed_at,
-                                  payment_requested_at, created_at, updated_at)
-        VALUES (%(number)s, %(name)s, %(address)s, %(price)s, %(state)s, %(now)s, %(now)s,
-                %(now)s, %(now)s)
+        INSERT INTO orders_order (number, name, address, price, payment_method, state,
+                                  state_changed_at, payment_requested_at, created_at, updated_at)
+        VALUES (%(number)s, %(name)s, %(address)s, %(price)s, %(payment_method)s, %(state)s,
+                %(now)s, %(now)s, %(now)s, %(now)s)
         ON CONFLICT (number) DO NOTHING
         RETURNING id
     )
@@ -88,6 +89,7 @@ def _order_insert_with_history(order: Order, *, reason: str) -> bool:
             "name": order.name,
             "address": order.address,
             "price": order.price,
+            "payment_method": order.payment_method,
             "state": order.state,
             "now": order.created_at,
             "reason": reason,

@@ -1,5 +1,6 @@
 """Payments service settings. Everything configurable comes from the environment (see README)."""
 
+import json
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -135,6 +136,43 @@ PAYMENTS_CONFIRM_PROBABILITY = env_number(
     "PAYMENTS_CONFIRM_PROBABILITY", 0.5, kind=float, minimum=0, maximum=1
 )
 PAYMENTS_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
+
+# --- payment methods (payments/providers/) --------------------------------------------------
+# Method name -> {"class": provider class path, "options": {...}, "description": "..."}: the
+# registry is built from this once, at start (PaymentsConfig.ready), and a bad class path or bad
+# options stop the service there. PAYMENTS_METHODS in the environment is that JSON object and
+# replaces the default below as a whole. The test methods (outcomes chosen by name, for tests and
+# demos) are on by default in local runs only; outside, PAYMENTS_TEST_METHODS=true allows them,
+# and without it a test method named in PAYMENTS_METHODS is refused at start.
+PAYMENTS_TEST_METHODS = env_bool("PAYMENTS_TEST_METHODS", IS_LOCAL)
+# How late test_timeout_then_confirm answers its first attempt: above Orders'
+# PAYMENTS_READ_TIMEOUT_SECONDS (10 by default) and below gunicorn's worker timeout (30).
+PAYMENTS_TEST_SLOW_ANSWER_SECONDS = env_number(
+    "PAYMENTS_TEST_SLOW_ANSWER_SECONDS", 12.0, kind=float
+)
+_PROVIDERS = "payments.providers."
+PAYMENTS_METHODS = {
+    "card": {"class": _PROVIDERS + "builtin.CardProvider"},  # PAYMENTS_CONFIRM_PROBABILITY
+    "cash_on_delivery": {"class": _PROVIDERS + "builtin.CashOnDeliveryProvider"},
+}
+if PAYMENTS_TEST_METHODS:
+    PAYMENTS_METHODS |= {
+        "test_confirm": {"class": _PROVIDERS + "testing.ConfirmProvider"},
+        "test_decline": {"class": _PROVIDERS + "testing.DeclineProvider"},
+        "test_unavailable_then_confirm": {
+            "class": _PROVIDERS + "testing.UnavailableThenConfirmProvider",
+            "options": {"failures": 2},
+        },
+        "test_timeout_then_confirm": {
+            "class": _PROVIDERS + "testing.TimeoutThenConfirmProvider",
+            "options": {"answer_after_seconds": PAYMENTS_TEST_SLOW_ANSWER_SECONDS},
+        },
+    }
+if _methods_json := env_str("PAYMENTS_METHODS", ""):
+    try:
+        PAYMENTS_METHODS = json.loads(_methods_json)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"PAYMENTS_METHODS must be a JSON object: {exc}") from None
 # POST /payment/batch: at most this many payments in one call (Orders sends ~100 at a time).
 PAYMENTS_BATCH_MAX_ITEMS = env_number("PAYMENTS_BATCH_MAX_ITEMS", 500, minimum=1)
 # The body limit of POST /payment/batch alone; every other route keeps API_MAX_BODY_BYTES, and

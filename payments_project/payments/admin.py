@@ -17,13 +17,14 @@ class PaymentAdmin(admin.ModelAdmin):
     list_display = [
         "order_number",
         "status",
+        "method",
         "amount",
         "short_transaction_id",
         "created_at",
         "refunded_at",
     ]
-    # The status choices: confirmed, declined and refunded.
-    list_filter = ["status"]
+    # The status choices (confirmed, declined, refunded) and the payment methods.
+    list_filter = ["status", "method"]
     search_fields = ["order_number", "name", "transaction_id"]
     search_help_text = "Order number, name, or transaction id (the whole id or a part of it)."
     show_full_result_count = False

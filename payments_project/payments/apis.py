@@ -13,6 +13,7 @@ from payments.auth import ServiceTokenAuthentication
 from payments.fields import VISIBLE_TEXT, PriceField, TextField
 from payments.models import Payment
 from payments.pagination import NewestFirstPagination
+from payments.providers import DEFAULT_METHOD, registry
 
 ORDER_NUMBER_FORMAT = RegexValidator(r"^[a-z0-9]{8}$", "8 lowercase letters or digits.")
 UNAUTHORIZED = error("`not_authenticated` or `authentication_failed`: no or a wrong token.")
@@ -21,6 +22,7 @@ UNAUTHORIZED = error("`not_authenticated` or `authentication_failed`: no or a wr
 class PaymentOutputSerializer(serializers.ModelSerializer):
     orderNumber = serializers.CharField(source="order_number")
     price = serializers.DecimalField(source="amount", max_digits=12, decimal_places=2)
+    paymentMethod = serializers.CharField(source="method")
     transactionId = serializers.UUIDField(source="transaction_id")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
@@ -35,6 +37,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "name",
             "address",
             "price",
+            "paymentMethod",
             "createdAt",
             "updatedAt",
             "refundedAt",
@@ -59,10 +62,21 @@ def payment_output(payment: Payment) -> dict:
         "name": payment.name,
         "address": payment.address,
         "price": _PRICE.to_representation(payment.amount),
+        "paymentMethod": payment.method,
         "createdAt": _DATETIME.to_representation(payment.created_at),
         "updatedAt": _DATETIME.to_representation(payment.updated_at),
         "refundedAt": _DATETIME.to_representation(payment.refunded_at),
     }
+
+
+def payment_method_check(name: str) -> str:
+    """The name of an enabled payment method, or a ValidationError listing the enabled ones."""
+    if registry().get(name) is None:
+        enabled = ", ".join(registry().names())
+        raise serializers.ValidationError(
+            f"Unknown or disabled payment method {name!r}; enabled: {enabled}."
+        )
+    return name
 
 
 class WritesNeedToken(permissions.BasePermission):
@@ -83,6 +97,12 @@ class PaymentCollectionApi(APIView):
         name = TextField(max_length=200, validators=[VISIBLE_TEXT])
         address = TextField(max_length=500, validators=[VISIBLE_TEXT])
         price = PriceField(max_digits=12, decimal_places=2, min_value=0)
+        paymentMethod = serializers.CharField(
+            required=False,
+            default=DEFAULT_METHOD,
+            max_length=32,
+            help_text="One of the enabled methods (GET /payment/methods); `card` if left out.",
+        )
 
         class Meta:
             ref_name = "PaymentCreate"
@@ -90,6 +110,9 @@ class PaymentCollectionApi(APIView):
         def validate_price(self, value):
             # "-0" passes min_value; store and echo it as 0.00, not "-0.00".
             return abs(value)
+
+        def validate_paymentMethod(self, value):
+            return payment_method_check(value)
 
     # Not used by APIView itself: get() paginates with it, and the schema reads it from here.
     pagination_class = NewestFirstPagination
@@ -106,7 +129,13 @@ class PaymentCollectionApi(APIView):
             200: OpenApiResponse(PaymentOutputSerializer, description="Processed before."),
             **BODY_ERRORS,
             401: UNAUTHORIZED,
-            409: error("`payment_conflict`: this order was paid with another price."),
+            409: error(
+                "`payment_conflict`: this order was paid with another price or payment method."
+            ),
+            503: error(
+                "`payment_unavailable`: the payment method cannot decide now; nothing was "
+                "charged, retry later."
+            ),
         },
     )
     def post(self, request):
@@ -118,6 +147,7 @@ class PaymentCollectionApi(APIView):
             name=data["name"],
             address=data["address"],
             amount=data["price"],
+            method=data["paymentMethod"],
         )
         return Response(
             payment_output(payment),
@@ -163,3 +193,30 @@ class PaymentRefundApi(APIView):
     def post(self, request, order_number):
         payment = services.payment_refund(order_number=order_number)
         return Response(payment_output(payment))
+
+
+class PaymentMethodsApi(APIView):
+    """GET /payment/methods: the enabled payment methods, as PAYMENTS_METHODS configures them."""
+
+    class OutputSerializer(serializers.Serializer):
+        class MethodSerializer(serializers.Serializer):
+            name = serializers.CharField(help_text="What `paymentMethod` takes.")
+            description = serializers.CharField()
+
+            class Meta:
+                ref_name = "PaymentMethod"
+
+        results = MethodSerializer(many=True)
+
+        class Meta:
+            ref_name = "PaymentMethods"
+
+    @extend_schema(
+        operation_id="payment_methods",
+        description="The enabled payment methods with a short description. Needs no token.",
+        auth=[],
+        responses={200: OutputSerializer},
+    )
+    def get(self, request):
+        methods = [{"name": m.name, "description": m.description} for m in registry()]
+        return Response({"results": methods})

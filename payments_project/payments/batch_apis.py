@@ -43,7 +43,8 @@ class BatchPaymentErrorSerializer(serializers.Serializer):
     )
     error = ErrorSerializer(
         help_text="`invalid`: the item's fields named in `errors`. `payment_conflict`: this order "
-        "was paid with another price."
+        "was paid with another price or payment method. `payment_unavailable`: its payment "
+        "method cannot decide now, nothing was charged: send this order again later."
     )
 
     class Meta:
@@ -174,6 +175,7 @@ class PaymentBatchApi(APIView):
                         name=data["name"],
                         address=data["address"],
                         amount=data["price"],
+                        method=data["paymentMethod"],
                     )
                 )
 
@@ -185,7 +187,7 @@ class PaymentBatchApi(APIView):
                 results.append({**payment_output(payment), "replayed": not created})
             elif answer is None:
                 results.append({"orderNumber": _order_number_of(item), "error": refusals[index]})
-            else:  # a conflict: the order number was valid
+            else:  # a conflict, or its method unavailable: the order number was valid
                 error = error_body(answer.code, answer.message, answer.errors)
                 results.append({"orderNumber": requests[index].order_number, "error": error})
         return Response({"results": results})

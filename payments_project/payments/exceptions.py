@@ -29,3 +29,11 @@ class PaymentBatchTooLarge(ApplicationError):
     def __init__(self, *, limit: int, count: int):
         message = f"A batch takes at most {limit} payments; this one has {count}."
         super().__init__(message, errors={"payments": [message]})
+
+
+class PaymentUnavailable(ApplicationError):
+    """The payment method's provider cannot decide now; nothing was charged: retry later."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "payment_unavailable"
+    message = "The payment method cannot decide now; nothing was charged. Retry later."

@@ -7,3 +7,8 @@ PAYMENTS = Counter(
     "Payments that reached a status: confirmed or declined when processed, refunded later.",
     ["status"],
 )
+PAYMENTS_UNAVAILABLE = Counter(
+    "payments_unavailable_total",
+    "Payments a method's provider could not decide (answered: retry later), by method.",
+    ["method"],
+)

@@ -18,6 +18,9 @@ class Payment(models.Model):
     name = models.CharField(max_length=200)
     address = models.CharField(max_length=500)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # The payment method (a name in PAYMENTS_METHODS) whose provider decided it.
+    # A default in the database too: code of before this column (a rolling deploy) still inserts.
+    method = models.CharField(max_length=32, default="card", db_default="card")
     status = models.CharField(max_length=16, choices=PaymentStatus.choices)
     transaction_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -41,3 +44,22 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_number} {self.status}"
+
+
+class ProviderAttempt(models.Model):
+    """How many times a method's provider was asked about an order: state of the test methods
+    that must outlive a request and a worker process ("unavailable twice, then confirmed")."""
+
+    method = models.CharField(max_length=32)
+    order_number = models.CharField(max_length=8)
+    attempts = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["method", "order_number"], name="provider_attempt_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.order_number}: {self.attempts}"

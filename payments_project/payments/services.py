@@ -1,60 +1,94 @@
 import functools
 import logging
-import random
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from payments.exceptions import PaymentConflict, PaymentNotFound, PaymentNotRefundable
-from payments.metrics import PAYMENTS
+from payments.exceptions import (
+    PaymentConflict,
+    PaymentNotFound,
+    PaymentNotRefundable,
+    PaymentUnavailable,
+)
+from payments.metrics import PAYMENTS, PAYMENTS_UNAVAILABLE
 from payments.models import Payment, PaymentStatus
+from payments.providers import DEFAULT_METHOD, Charge, Decision, ProviderUnavailable, registry
 from payments.selectors import payment_by_order_number, payment_find
 
 logger = logging.getLogger(__name__)
 
 
-def payment_decide() -> str:
-    """The mocked processor: confirm with PAYMENTS_CONFIRM_PROBABILITY, decline otherwise."""
-    if random.random() < settings.PAYMENTS_CONFIRM_PROBABILITY:
-        return PaymentStatus.CONFIRMED
-    return PaymentStatus.DECLINED
+def payment_decide(*, order_number: str, amount: Decimal, method: str) -> Decision:
+    """Ask the method's provider (payments/providers/) to decide; raises ProviderUnavailable.
+    The method was checked against the registry by the API."""
+    provider = registry().get(method).provider
+    try:
+        return provider.decide(Charge(order_number, amount, method))
+    except ProviderUnavailable:
+        PAYMENTS_UNAVAILABLE.labels(method).inc()
+        raise
 
 
 def payment_create(
-    *, order_number: str, name: str, address: str, amount: Decimal
+    *, order_number: str, name: str, address: str, amount: Decimal, method: str = DEFAULT_METHOD
 ) -> tuple[Payment, bool]:
     """Process the payment of an order once. Returns (payment, created).
 
     The same order number again gets the stored payment back, so a retry after a timeout never
-    charges twice; a different amount for the same order is a conflict. Two identical requests
-    racing each other are settled by the unique index: the loser stores nothing and reads the
-    winner's row.
+    charges twice; a different amount or method for the same order is a conflict. Two identical
+    requests racing each other are settled by the unique index: the loser stores nothing and
+    reads the winner's row. A provider that cannot decide now is a PaymentUnavailable (503),
+    unless the order was paid before: a replay is answered from the stored payment.
     """
+    try:
+        decision = payment_decide(order_number=order_number, amount=amount, method=method)
+    except ProviderUnavailable as exc:
+        existing = payment_find(order_number=order_number)
+        if existing is None:
+            raise PaymentUnavailable(str(exc)) from exc
+        return _check_replay(existing, amount=amount, method=method), False
     payment = Payment(
         order_number=order_number,
         name=name,
         address=address,
         amount=amount,
-        status=payment_decide(),
+        method=method,
+        status=decision.status,
     )
     if _payments_insert_unless_paid([payment]):
         PAYMENTS.labels(payment.status).inc()
-        logger.info("payment of order %s: %s", order_number, payment.status)
+        logger.info("payment of order %s (%s): %s", order_number, method, payment.status)
+        _answer_late(decision.answer_after_seconds)
         return payment, True
     # A replay, or a race lost: the winner's row is committed (PostgreSQL made our INSERT wait
     # for it), so this read sees it.
     existing = payment_find(order_number=order_number)
     if existing is None:
         raise _payment_unreadable(order_number)
-    if existing.amount != amount:
-        raise _payment_conflict(existing)
-    return existing, False
+    return _check_replay(existing, amount=amount, method=method), False
+
+
+def _check_replay(existing: Payment, *, amount: Decimal, method: str) -> Payment:
+    if conflict := _payment_conflict(existing, amount=amount, method=method):
+        raise conflict
+    return existing
+
+
+def _answer_late(seconds: float) -> None:
+    # A provider asked for a late answer (test_timeout_then_confirm): the payment is stored and
+    # committed already, so a caller that gives up meanwhile was charged, and its retry is
+    # answered from the stored payment: the unknown outcome, ending in one charge. In a batch the
+    # whole answer is late, as with a real timeout: every order of it is unknown to Orders, sent
+    # again, and answered from what was stored.
+    if seconds:
+        logger.info("answering %.1f s late, as the payment method asks", seconds)
+        time.sleep(seconds)
 
 
 class PaymentRequest(NamedTuple):
@@ -64,36 +98,58 @@ class PaymentRequest(NamedTuple):
     name: str
     address: str
     amount: Decimal
+    method: str = DEFAULT_METHOD
 
 
 def payment_create_batch(
     *, payments: Sequence[PaymentRequest | None]
-) -> list[tuple[Payment, bool] | PaymentConflict | None]:
+) -> list[tuple[Payment, bool] | PaymentConflict | PaymentUnavailable | None]:
     """Process many payments at once, each exactly as payment_create() would: stored once per
-    order number, a replay answered with the stored payment, another amount a conflict.
+    order number, a replay answered with the stored payment, another amount or method a conflict.
 
-    Returns one answer per item, in order: (payment, created), a PaymentConflict, or None for an
+    A provider that cannot decide one order now (ProviderUnavailable) makes that item a
+    PaymentUnavailable, not the whole batch a 503: the other orders of the batch, often of other
+    methods, are decided and stored as usual, and only that order is sent again (Orders' charger
+    retries such items with backoff, counted in orders_payments_retries_total). A whole-batch
+    503 would hold up and re-send every order for one provider's trouble.
+
+    Returns one answer per item, in order: (payment, created), a PaymentConflict, a
+    PaymentUnavailable, or None for an
     item given as None (one the caller refused; it only counts in the log line). The first item
     of an order number decides; a later one with that number is answered as a replay of it. One
     INSERT stores every new payment, one read fetches those of the orders paid before.
     """
     now = timezone.now()
     new: dict[str, Payment] = {}
+    late: dict[str, float] = {}  # answer_after_seconds, by order number
+    unavailable: dict[str, PaymentUnavailable] = {}
     for request in payments:
-        if request is not None and request.order_number not in new:
-            new[request.order_number] = Payment(
-                order_number=request.order_number,
-                name=request.name,
-                address=request.address,
-                amount=request.amount,
-                status=payment_decide(),
-                created_at=now,
-                updated_at=now,
+        number = request.order_number if request is not None else None
+        if request is None or number in new or number in unavailable:
+            continue
+        try:
+            decision = payment_decide(
+                order_number=number, amount=request.amount, method=request.method
             )
+        except ProviderUnavailable as exc:
+            unavailable[number] = PaymentUnavailable(str(exc))
+            continue
+        late[number] = decision.answer_after_seconds
+        new[number] = Payment(
+            order_number=number,
+            name=request.name,
+            address=request.address,
+            amount=request.amount,
+            method=request.method,
+            status=decision.status,
+            created_at=now,
+            updated_at=now,
+        )
     stored = _payments_insert_unless_paid(list(new.values()))
     paid = {number: new[number] for number in stored}
-    # Replays and races lost, read as payment_create() reads them: committed by now.
-    if unstored := [number for number in new if number not in stored]:
+    # Replays and races lost, read as payment_create() reads them: committed by now. An order
+    # its provider could not decide may have been paid before: then that is its answer.
+    if unstored := [number for number in new if number not in stored] + list(unavailable):
         for chunk in _chunks(unstored, _MAX_PARAMS):
             paid.update(payment_by_order_number(order_numbers=chunk))
 
@@ -104,10 +160,12 @@ def payment_create_batch(
             answers.append(None)
             continue
         payment = paid.get(request.order_number)
-        if payment is None:
+        if payment is None and request.order_number in unavailable:
+            answers.append(unavailable[request.order_number])
+        elif payment is None:
             raise _payment_unreadable(request.order_number)
-        if payment.amount != request.amount:
-            answers.append(_payment_conflict(payment))
+        elif conflict := _payment_conflict(payment, amount=request.amount, method=request.method):
+            answers.append(conflict)
         elif request.order_number in unanswered:
             unanswered.remove(request.order_number)
             answers.append((payment, True))
@@ -124,14 +182,18 @@ def payment_create_batch(
         replayed,
         len(answers) - len(stored) - replayed,
     )
+    _answer_late(max((late[number] for number in stored), default=0))
     return answers
 
 
-def _payment_conflict(existing: Payment) -> PaymentConflict:
-    number = existing.order_number
-    return PaymentConflict(
-        errors={"price": [f"Order {number} was already paid with {existing.amount}."]}
-    )
+def _payment_conflict(existing: Payment, *, amount: Decimal, method: str) -> PaymentConflict | None:
+    """A conflict naming each field that differs from the stored payment; None if none does."""
+    number, errors = existing.order_number, {}
+    if existing.amount != amount:
+        errors["price"] = [f"Order {number} was already paid with {existing.amount}."]
+    if existing.method != method:
+        errors["paymentMethod"] = [f"Order {number} was already paid by {existing.method}."]
+    return PaymentConflict(errors=errors) if errors else None
 
 
 def _payment_unreadable(order_number: str) -> IntegrityError:
@@ -233,22 +295,38 @@ def payment_refund(*, order_number: str) -> Payment:
     """Refund the confirmed payment of an order. Safe to repeat and to run twice at once.
 
     An already refunded payment is returned as it is (the first refund's time stands); a declined
-    one charged nothing and is not refundable; no payment at all is not found.
+    one, or one whose method charged nothing (cash on delivery), is not refundable; no payment at
+    all is not found.
     """
     if not _ORDER_NUMBER.fullmatch(order_number):
         raise PaymentNotFound()
-    _refund_if_confirmed(order_number=order_number)
-    # Whoever made the move, the row now says what happened; answer from it.
     payment = payment_find(order_number=order_number)
-    if payment is not None and payment.status == PaymentStatus.CONFIRMED:
-        # Stored by a POST /payment between the UPDATE and this read: it is ours to refund.
-        _refund_if_confirmed(order_number=order_number)
-        payment.refresh_from_db()
     if payment is None:
         raise PaymentNotFound(f"There is no payment for order {order_number}.")
+    if payment.status == PaymentStatus.CONFIRMED:
+        if not _gives_back(payment):
+            raise PaymentNotRefundable(
+                f"The payment of order {order_number} is {payment.method}: nothing was charged, "
+                "so there is nothing to refund."
+            )
+        # Whoever made the move (two refunds at once), the row then says what happened.
+        _refund_if_confirmed(order_number=order_number)
+        payment.refresh_from_db()
     if payment.status != PaymentStatus.REFUNDED:
         raise PaymentNotRefundable(
             f"The payment of order {order_number} is {payment.status}, not confirmed: "
             "nothing was charged, so there is nothing to refund."
         )
     return payment
+
+
+def _gives_back(payment: Payment) -> bool:
+    method = registry().get(payment.method)
+    if method is None:
+        # Its method was removed from PAYMENTS_METHODS since: the charge stands, and money
+        # taken must go back, so it is refunded as a charge.
+        logger.warning(
+            "order %s: method %s is gone, refunding", payment.order_number, payment.method
+        )
+        return True
+    return method.provider.refund(Charge(payment.order_number, payment.amount, payment.method))

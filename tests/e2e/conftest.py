@@ -18,6 +18,7 @@ from live_stack import ROOT, StackError, live_stack
 
 TOKEN = "e2e-payments-token"
 DELIVERY_DELAY_SECONDS = 4
+READ_TIMEOUT_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ def stack(tmp_path_factory):
         "PAYMENTS_CONFIRM_PROBABILITY": "0.5",
         "ORDERS_DELIVERY_DELAY_SECONDS": str(DELIVERY_DELAY_SECONDS),
         "ORDERS_DELIVERY_SWEEP_SECONDS": "1",
+        # test_timeout_then_confirm answers later than Orders waits: the unknown outcome.
+        "PAYMENTS_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
+        "PAYMENTS_TEST_SLOW_ANSWER_SECONDS": str(READ_TIMEOUT_SECONDS + 2),
+        "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "2",
     }
     try:
         with live_stack(tmp_path_factory.mktemp("stack"), **settings) as live:

@@ -28,15 +28,39 @@ def wait_for_state(stack, number: str, accepted: set[str], timeout: float = 30) 
     pytest.fail(f"order {number} stayed {state}, expected one of {sorted(accepted)}")
 
 
-def create_order(stack, price="10.00") -> dict:
-    response = requests.post(
-        f"{stack.orders_url}/order",
-        json={"name": "Ada Lovelace", "address": "12 Analytical St", "price": price},
-        timeout=5,
-    )
+def create_order(stack, price="10.00", method=None) -> dict:
+    body = {"name": "Ada Lovelace", "address": "12 Analytical St", "price": price}
+    if method:
+        body["paymentMethod"] = method
+    response = requests.post(f"{stack.orders_url}/order", json=body, timeout=5)
     assert response.status_code == 201, response.text
     assert response.json()["state"] == "created"
+    assert response.json()["paymentMethod"] == (method or "card")
     return response.json()
+
+
+def payment_of(stack, number: str) -> dict:
+    (payment,) = [
+        p for p in all_pages(f"{stack.payments_url}/payment/") if p["orderNumber"] == number
+    ]
+    return payment
+
+
+def moves_of(stack, number: str) -> list:
+    order = requests.get(f"{stack.orders_url}/order/{number}", timeout=5).json()
+    return [(row["from"], row["to"]) for row in order["history"]]
+
+
+def orders_metric(stack, name: str, **labels) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{stack.orders_url}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def all_pages(url: str) -> list[dict]:
@@ -49,7 +73,11 @@ def all_pages(url: str) -> list[dict]:
 
 
 def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
-    numbers = [create_order(stack, price=f"{i}.50")["orderNumber"] for i in range(20)]
+    methods = ["test_confirm", "test_decline", "card", "cash_on_delivery"] * 5
+    numbers = [
+        create_order(stack, price=f"{i}.50", method=method)["orderNumber"]
+        for i, method in enumerate(methods)
+    ]
 
     decided = {
         n: wait_for_state(stack, n, {"confirmed", "delivered", "cancelled"}) for n in numbers
@@ -61,8 +89,12 @@ def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
         for n, state in decided.items()
     }
 
-    # With a 50 % coin and 20 orders, both outcomes show up (all alike: p = 2e-6).
-    assert set(final.values()) == {"delivered", "cancelled"}, final
+    # The test methods choose the outcome; card's coin may go either way.
+    for number, method in zip(numbers, methods, strict=True):
+        if method in ("test_confirm", "cash_on_delivery"):
+            assert final[number] == "delivered", (method, final[number])
+        elif method == "test_decline":
+            assert final[number] == "cancelled", (method, final[number])
 
     payments = [
         p
@@ -80,13 +112,91 @@ def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
         assert moves[0] == (None, "created") and moves[-1][1] == state == order["state"]
 
 
-def test_scenario_confirmed_order_can_be_cancelled_once(stack):
-    for _ in range(30):
-        number = create_order(stack)["orderNumber"]
-        if wait_for_state(stack, number, {"confirmed", "cancelled"}) == "confirmed":
+def test_scenario_confirmed_then_delivered(stack):
+    number = create_order(stack, method="test_confirm")["orderNumber"]
+
+    wait_for_state(stack, number, {"delivered"}, timeout=stack.delivery_delay + 30)
+
+    assert moves_of(stack, number) == [
+        (None, "created"),
+        ("created", "confirmed"),
+        ("confirmed", "delivered"),
+    ]
+    payment = payment_of(stack, number)
+    assert (payment["status"], payment["paymentMethod"]) == ("confirmed", "test_confirm")
+
+
+def test_scenario_declined_then_cancelled(stack):
+    number = create_order(stack, method="test_decline")["orderNumber"]
+
+    assert wait_for_state(stack, number, {"cancelled", "confirmed"}) == "cancelled"
+
+    assert moves_of(stack, number) == [(None, "created"), ("created", "cancelled")]
+    assert payment_of(stack, number)["status"] == "declined"
+
+
+def test_scenario_retried_then_confirmed(stack):
+    retries = orders_metric(stack, "orders_payments_retries_total", operation="payment")
+    number = create_order(stack, method="test_unavailable_then_confirm")["orderNumber"]
+
+    assert wait_for_state(stack, number, {"confirmed", "delivered", "cancelled"}) != "cancelled"
+
+    # Payments said "unavailable" twice for this order: two retries, then one charge.
+    assert orders_metric(stack, "orders_payments_retries_total", operation="payment") >= retries + 2
+    assert payment_of(stack, number)["status"] == "confirmed"
+    assert moves_of(stack, number)[:2] == [(None, "created"), ("created", "confirmed")]
+
+
+def test_scenario_timed_out_then_confirmed_exactly_once(stack):
+    number = create_order(stack, method="test_timeout_then_confirm")["orderNumber"]
+
+    state = wait_for_state(stack, number, {"confirmed", "delivered", "cancelled"}, timeout=60)
+
+    assert state != "cancelled"
+    # Orders gave up on the first answer (a read timeout), asked again, and got the stored
+    # payment: one payment, one confirmation.
+    assert payment_of(stack, number)["status"] == "confirmed"
+    assert moves_of(stack, number)[:2] == [(None, "created"), ("created", "confirmed")]
+    assert (
+        orders_metric(
+            stack,
+            "orders_payments_call_duration_seconds_count",
+            operation="payment_batch",
+            result="error",
+        )
+        >= 1
+    )
+
+
+def test_scenario_cash_on_delivery_cancelled_needs_no_refund(stack):
+    number = create_order(stack, method="cash_on_delivery")["orderNumber"]
+    assert wait_for_state(stack, number, {"confirmed", "delivered"}) == "confirmed"
+
+    assert requests.put(f"{stack.orders_url}/order/cancel/{number}", timeout=5).status_code == 200
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        order = requests.get(f"{stack.orders_url}/order/{number}", timeout=5).json()
+        if order["events"]:
             break
-    else:
-        pytest.fail("no payment was confirmed in 30 orders")
+        time.sleep(0.2)
+    [event] = order["events"]
+    assert event["kind"] == "refund_not_needed", event
+    assert payment_of(stack, number)["status"] == "confirmed"  # nothing was charged to give back
+
+
+def test_scenario_unknown_payment_method_is_a_400_naming_it(stack):
+    body = {"name": "Ada", "address": "1 Loop", "price": "1.00", "paymentMethod": "bitcoin"}
+    response = requests.post(f"{stack.orders_url}/order", json=body, timeout=5)
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["paymentMethod"]
+    methods = requests.get(f"{stack.payments_url}/payment/methods", timeout=5).json()["results"]
+    assert "test_timeout_then_confirm" in {method["name"] for method in methods}
+
+
+def test_scenario_confirmed_order_can_be_cancelled_once(stack):
+    number = create_order(stack, method="test_confirm")["orderNumber"]
+    assert wait_for_state(stack, number, {"confirmed", "cancelled"}) == "confirmed"
 
     response = requests.put(f"{stack.orders_url}/order/cancel/{number}", timeout=5)
     assert response.status_code == 200, response.text

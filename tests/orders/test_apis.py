@@ -13,7 +13,16 @@ from orders.models import Order, OrderState
 pytestmark = pytest.mark.django_db
 
 NEW_ORDER = {"name": "Ada Lovelace", "address": "12 Analytical Row", "price": "12.50"}
-ORDER_FIELDS = {"orderNumber", "name", "address", "price", "state", "createdAt", "updatedAt"}
+ORDER_FIELDS = {
+    "orderNumber",
+    "name",
+    "address",
+    "price",
+    "paymentMethod",
+    "state",
+    "createdAt",
+    "updatedAt",
+}
 
 
 @pytest.mark.parametrize("path", ["/order", "/order/"])
@@ -308,3 +317,49 @@ def test_order_status_is_what_the_documented_serializer_renders(api_client, make
     order = make_order(state=OrderState.CONFIRMED)
     response = api_client.get(f"/order/status/{order.number}")
     assert response.json() == dict(OrderStatusApi.OutputSerializer(order).data)
+
+
+def test_order_create_api_stores_and_shows_the_payment_method(api_client):
+    body = {"name": "Ada", "address": "1 Loop Road", "price": "1.00"}
+    response = api_client.post("/order", {**body, "paymentMethod": "test_decline"}, format="json")
+    default = api_client.post("/order", body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["paymentMethod"] == "test_decline"
+    assert Order.objects.get(number=response.json()["orderNumber"]).payment_method == "test_decline"
+    assert default.json()["paymentMethod"] == "card"
+    detail = api_client.get(f"/order/{response.json()['orderNumber']}").json()
+    assert detail["paymentMethod"] == "test_decline"
+    listed = api_client.get("/order/").json()["results"]
+    assert {order["paymentMethod"] for order in listed} == {"card", "test_decline"}
+
+
+def test_order_create_api_unknown_method_is_a_400_listing_the_enabled(api_client, settings):
+    settings.ORDERS_PAYMENT_METHODS = ["card", "cash_on_delivery"]
+    body = {
+        "name": "Ada",
+        "address": "1 Loop Road",
+        "price": "1.00",
+        "paymentMethod": "test_confirm",
+    }
+
+    response = api_client.post("/order", body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["paymentMethod"]
+    assert "enabled: card, cash_on_delivery." in response.json()["errors"]["paymentMethod"][0]
+    assert not Order.objects.exists()
+
+
+def test_orders_settings_production_has_no_test_methods(monkeypatch, tmp_path):
+    import runpy
+
+    import config.settings
+
+    monkeypatch.setenv("ORDERS_VAR_DIR", str(tmp_path))
+    for name, value in {"DJANGO_ENV": "production", "ORDERS_SECRET_KEY": "s"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PAYMENTS_API_TOKEN", "t")
+    monkeypatch.delenv("DJANGO_DEBUG", raising=False)
+    loaded = runpy.run_path(config.settings.__file__)
+    assert loaded["ORDERS_PAYMENT_METHODS"] == ["card", "cash_on_delivery"]

@@ -58,7 +58,13 @@ def test_charge_sends_every_waiting_order_in_one_call(make_order, http, batch_ur
     assert len(http.calls) == 1
     sent = json.loads(http.calls[0].request.body)["payments"]
     assert sent == [
-        {"orderNumber": o.number, "name": "Ada", "address": "1 Loop Road", "price": f"{o.price}0"}
+        {
+            "orderNumber": o.number,
+            "name": "Ada",
+            "address": "1 Loop Road",
+            "price": f"{o.price}0",
+            "paymentMethod": "card",
+        }
         for o in orders
     ]
     assert {state_of(o) for o in orders} == {OrderState.CONFIRMED}
@@ -406,3 +412,45 @@ def test_charge_hands_over_to_a_fresh_wake_up_after_its_run_time(
     assert charge() == 1  # one round, then the run time is up
 
     assert queued == ["orders.charge_waiting_orders"]
+
+
+def unavailable(number: str) -> dict:
+    error = {"code": "payment_unavailable", "message": "retry later", "errors": {}}
+    return {"orderNumber": number, "error": error}
+
+
+def retries_counted() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("orders_payments_retries_total", {"operation": "payment"}) or 0
+
+
+def test_charge_retries_only_the_orders_payments_could_not_decide(make_order, http, batch_url):
+    later, now = make_order(), make_order()
+    http.add("POST", batch_url, **answer(unavailable(later.number), batch_item(now.number)))
+    http.add("POST", batch_url, **answer(unavailable(later.number)))
+    http.add("POST", batch_url, **answer(batch_item(later.number)))
+    before = retries_counted()
+
+    assert charge() == 1  # the charger's own decisions; the retrying task decides the other
+
+    assert state_of(now) == state_of(later) == OrderState.CONFIRMED
+    # The retries sent the deferred order alone, and show in the retry metric.
+    assert [sent_numbers(call) for call in http.calls] == [
+        [later.number, now.number],
+        [later.number],
+        [later.number],
+    ]
+    assert retries_counted() - before == 2
+    assert json.loads(http.calls[0].request.body)["payments"][0]["paymentMethod"] == "card"
+
+
+def test_charge_sends_each_orders_payment_method(make_order, http, batch_url):
+    order = make_order()
+    Order.objects.filter(pk=order.pk).update(payment_method="cash_on_delivery")
+    http.add_callback("POST", batch_url, callback=batch_echo())
+
+    assert charge() == 1
+
+    (sent,) = json.loads(http.calls[0].request.body)["payments"]
+    assert sent["paymentMethod"] == "cash_on_delivery"

@@ -282,7 +282,7 @@ def test_payment_that_timed_out_before_a_cancel_is_found_and_refunded(
     ("status", "code", "why"),
     [
         (404, "payment_not_found", "no payment was taken"),
-        (409, "payment_not_refundable", "the payment was declined"),
+        (409, "payment_not_refundable", "the payment was declined or charged nothing"),
     ],
 )
 def test_refund_payment_nothing_charged_is_recorded_and_not_retried(

@@ -23,8 +23,17 @@ pytestmark = pytest.mark.django_db
 
 # Bounded; no example database written into the working tree; clients built inside the tests.
 FUZZ = hypothesis.settings(max_examples=150, deadline=None, database=None)
-DOCUMENTED = {"orderNumber", "name", "address", "price", "state", "createdAt", "updatedAt"}
-FIELDS = ("name", "address", "price")
+DOCUMENTED = {
+    "orderNumber",
+    "name",
+    "address",
+    "price",
+    "paymentMethod",
+    "state",
+    "createdAt",
+    "updatedAt",
+}
+FIELDS = ("name", "address", "price", "paymentMethod")
 
 
 class Raw(str):

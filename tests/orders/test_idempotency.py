@@ -291,5 +291,5 @@ def test_order_create_api_key_payment_flow_confirms_the_one_order(
     assert Order.objects.get(number=number).state == OrderState.CONFIRMED
     assert len(http.calls) == 1
     assert json.loads(http.calls[0].request.body) == {
-        "payments": [{"orderNumber": number, **NEW_ORDER}]
+        "payments": [{"orderNumber": number, **NEW_ORDER, "paymentMethod": "card"}]
     }

@@ -17,6 +17,7 @@ PAYMENT_FIELDS = {
     "name",
     "address",
     "price",
+    "paymentMethod",
     "createdAt",
     "updatedAt",
     "refundedAt",

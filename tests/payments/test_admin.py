@@ -41,7 +41,7 @@ def test_payment_admin_changelist_filters_by_status(admin_client, two_payments):
     assert response.status_code == 200
     assert listed(response) == [confirmed.order_number]
     filters = [spec.title for spec in response.context["cl"].filter_specs]
-    assert filters == ["status"]
+    assert filters == ["status", "method"]
 
 
 def test_payment_admin_changelist_filters_refunded_payments(admin_client, two_payments):

@@ -167,7 +167,9 @@ def test_payment_batch_item_error_echoes_a_string_order_number_only(auth_client,
 def test_payment_batch_same_order_twice_stores_once_and_replays(auth_client, item, monkeypatch):
     decisions = []
     real_decide = services.payment_decide
-    monkeypatch.setattr(services, "payment_decide", lambda: decisions.append(1) or real_decide())
+    monkeypatch.setattr(
+        services, "payment_decide", lambda **kw: decisions.append(1) or real_decide(**kw)
+    )
     first = item(price="3.00")
     items = [first, item(), {**first, "price": "3"}, dict(first)]
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 # Bounded; no example database written into the working tree; clients built inside the tests.
 FUZZ = hypothesis.settings(max_examples=150, deadline=None, database=None)
 DOCUMENTED = {"orderNumber", "status", "transactionId", "name", "address", "price", "createdAt"}
-FIELDS = ("orderNumber", "name", "address", "price")
+FIELDS = ("orderNumber", "name", "address", "price", "paymentMethod")
 
 
 class Raw(str):

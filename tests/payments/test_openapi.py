@@ -13,6 +13,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "paymen
 PATHS = {
     "/payment",
     "/payment/batch",
+    "/payment/methods",
     "/payment/{orderNumber}/refund",
     "/health/live",
     "/health/ready",

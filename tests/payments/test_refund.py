@@ -61,12 +61,16 @@ def test_payment_refund_moves_a_confirmed_payment_to_refunded(confirmed):
     )
 
 
-def test_payment_refund_is_one_conditional_update_then_a_read(confirmed, django_assert_num_queries):
-    with django_assert_num_queries(2) as captured:
+def test_payment_refund_is_one_conditional_update_between_reads(
+    confirmed, django_assert_num_queries
+):
+    with django_assert_num_queries(3) as captured:
         services.payment_refund(order_number=confirmed.order_number)
 
-    # No read-modify-write: the UPDATE itself checks that the payment is still confirmed.
-    update, read = (query["sql"] for query in captured.captured_queries)
+    # The first read finds the payment's method (does it give money back?); no
+    # read-modify-write: the UPDATE itself checks that the payment is still confirmed.
+    method_read, update, read = (query["sql"] for query in captured.captured_queries)
+    assert method_read.startswith("SELECT")
     assert update.startswith("UPDATE")
     assert "'confirmed'" in update.split("WHERE", 1)[1]
     assert read.startswith("SELECT")

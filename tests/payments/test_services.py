@@ -16,12 +16,16 @@ def create(number, amount="10.00", **extra):
     return services.payment_create(order_number=number, amount=Decimal(amount), **fields)
 
 
-def test_payment_decide_confirms_at_probability_one(confirm_always):
-    assert services.payment_decide() == PaymentStatus.CONFIRMED
+def decide(method="card"):
+    return services.payment_decide(order_number="abcd1234", amount=Decimal(1), method=method)
 
 
-def test_payment_decide_declines_at_probability_zero(decline_always):
-    assert services.payment_decide() == PaymentStatus.DECLINED
+def test_payment_decide_card_confirms_at_probability_one(confirm_always):
+    assert decide().status == PaymentStatus.CONFIRMED
+
+
+def test_payment_decide_card_declines_at_probability_zero(decline_always):
+    assert decide().status == PaymentStatus.DECLINED
 
 
 def test_payment_create_stores_a_confirmed_payment(confirm_always, order_number):

@@ -1,0 +1,110 @@
+"""Test methods: outcomes a test, a Postman run or a demo chooses by the method's name, like
+Stripe's test cards. Refused at start unless PAYMENTS_TEST_METHODS is on (off in production).
+
+"Twice per order" and "once" must hold across requests and gunicorn's worker processes, so the
+attempts are counted in the database (ProviderAttempt), one atomic upsert per attempt, never in
+process memory."""
+
+import functools
+
+from django.db import connection
+
+from payments.models import ProviderAttempt
+from payments.providers.base import (
+    CONFIRMED,
+    DECLINED,
+    Charge,
+    Decision,
+    PaymentProvider,
+    ProviderUnavailable,
+)
+
+
+class TestProvider(PaymentProvider):
+    __test__ = False  # not a pytest class, whatever its name says
+    test_only = True
+
+
+class ConfirmProvider(TestProvider):
+    description = "Test: always confirmed."
+
+    def decide(self, charge: Charge) -> Decision:
+        return Decision(CONFIRMED)
+
+
+class DeclineProvider(TestProvider):
+    description = "Test: always declined."
+
+    def decide(self, charge: Charge) -> Decision:
+        return Decision(DECLINED)
+
+
+def _count(value, name: str, *, minimum: float, kind=int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ValueError(f"{name} must be a number of at least {minimum}, got {value!r}")
+    if kind is int and not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return kind(value)
+
+
+class UnavailableThenConfirmProvider(TestProvider):
+    """Unavailable for the first `failures` attempts of each order, then confirmed: the retry
+    path. POST /payment answers those attempts 503; in a batch, only that item is unavailable
+    (payments/services.py says why)."""
+
+    description = "Test: unavailable (retry later) twice for each order, then confirmed."
+
+    def __init__(self, *, failures: int = 2):
+        self.failures = _count(failures, "failures", minimum=0)
+        self.description = (
+            f"Test: unavailable (retry later) {self.failures} times for each order, then confirmed."
+        )
+
+    def decide(self, charge: Charge) -> Decision:
+        attempt = attempt_count(method=charge.method, order_number=charge.order_number)
+        if attempt <= self.failures:
+            raise ProviderUnavailable(
+                f"{charge.method}: attempt {attempt} of {self.failures} that fail on purpose"
+            )
+        return Decision(CONFIRMED)
+
+
+class TimeoutThenConfirmProvider(TestProvider):
+    """Confirmed, but the first attempt of each order is answered `answer_after_seconds` late,
+    after the payment is stored: longer than Orders' read timeout, the caller gives up without
+    knowing that it was charged, and its retry gets the stored payment: one charge."""
+
+    description = "Test: confirmed, but the first answer comes too late for the caller."
+
+    def __init__(self, *, answer_after_seconds: float = 12.0):
+        self.answer_after_seconds = _count(
+            answer_after_seconds, "answer_after_seconds", minimum=0, kind=float
+        )
+
+    def decide(self, charge: Charge) -> Decision:
+        first = attempt_count(method=charge.method, order_number=charge.order_number) == 1
+        return Decision(CONFIRMED, answer_after_seconds=self.answer_after_seconds if first else 0)
+
+
+def attempt_count(*, method: str, order_number: str) -> int:
+    """Count one more attempt for this order and method; return the count, this one included.
+    One autocommitted upsert (PostgreSQL, SQLite >= 3.35): two workers counting at once get 1
+    and 2, never 1 and 1."""
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(), [method, order_number])
+        return cursor.fetchone()[0]
+
+
+@functools.cache
+def _upsert_sql() -> str:
+    meta, quote = ProviderAttempt._meta, connection.ops.quote_name
+    table = quote(meta.db_table)
+    method, number, attempts = (
+        quote(meta.get_field(name).column) for name in ("method", "order_number", "attempts")
+    )
+    # Only names from ProviderAttempt._meta are formatted in; the values go as parameters.
+    return (
+        f"INSERT INTO {table} ({method}, {number}, {attempts}) VALUES (%s, %s, 1) "  # noqa: S608
+        f"ON CONFLICT ({method}, {number}) DO UPDATE SET {attempts} = {table}.{attempts} + 1 "
+        f"RETURNING {attempts}"
+    )
