@@ -38,8 +38,15 @@ class OrderEventInline(ReadOnlyInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["number", "name", "price", "state", "state_changed_at", "created_at"]
-    list_display.insert(3, "payment_method")  # also shown on the detail page, as every field
+    list_display = [
+        "number",
+        "name",
+        "price",
+        "payment_method",
+        "state",
+        "state_changed_at",
+        "created_at",
+    ]
     # Django's date filter: today, the past 7 days, this month, this year; no COUNT per choice.
     list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "name", "address"]

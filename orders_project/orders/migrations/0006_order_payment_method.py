@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0004_payment_clock_label'),
+        ('orders', '0005_event_kind_cancelled_by_operator'),
     ]
 
     operations = [
