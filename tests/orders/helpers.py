@@ -162,3 +162,17 @@ class Scrape:
 
     def __call__(self, name: str, **labels) -> float:
         return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+
+# Every order answer's fields, as the schema documents them (written out, not read from the
+# serializer under test).
+ORDER_FIELDS = {
+    "orderNumber",
+    "name",
+    "address",
+    "price",
+    "paymentMethod",
+    "state",
+    "createdAt",
+    "updatedAt",
+}

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from helpers import ORDER_NUMBER_PATTERN, assert_error, batch_echo, sent_numbers
+from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, assert_error, batch_echo, sent_numbers
 
 from orders import refunds, services
 from orders.apis import OrderOutputSerializer, OrderStatusApi, order_representation
@@ -13,16 +13,6 @@ from orders.models import Order, OrderState
 pytestmark = pytest.mark.django_db
 
 NEW_ORDER = {"name": "Ada Lovelace", "address": "12 Analytical Row", "price": "12.50"}
-ORDER_FIELDS = {
-    "orderNumber",
-    "name",
-    "address",
-    "price",
-    "paymentMethod",
-    "state",
-    "createdAt",
-    "updatedAt",
-}
 
 
 @pytest.mark.parametrize("path", ["/order", "/order/"])
