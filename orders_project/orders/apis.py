@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from orders import idempotency, selectors, services
-from orders.fields import VISIBLE_TEXT, PriceField, TextField
+from orders.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
 from orders.models import Order, OrderEventKind, OrderState
 from orders.pagination import NewestFirstPagination
 
@@ -81,24 +81,16 @@ class OrderCollectionApi(APIView):
         name = TextField(max_length=200, validators=[VISIBLE_TEXT])
         address = TextField(max_length=500, validators=[VISIBLE_TEXT])
         price = PriceField(min_value=0, **MONEY)
-        paymentMethod = serializers.CharField(
+        paymentMethod = PaymentMethodField(
+            enabled=lambda: settings.ORDERS_PAYMENT_METHODS,
             required=False,
             default="card",
-            max_length=32,
             help_text="How the order is paid: one of ORDERS_PAYMENT_METHODS (Payments' "
             "GET /payment/methods describes them); `card` if left out.",
         )
 
         class Meta:
             ref_name = "OrderCreate"
-
-        def validate_paymentMethod(self, value):
-            if value not in settings.ORDERS_PAYMENT_METHODS:
-                enabled = ", ".join(settings.ORDERS_PAYMENT_METHODS)
-                raise serializers.ValidationError(
-                    f"Unknown or disabled payment method {value!r}; enabled: {enabled}."
-                )
-            return value
 
         def validate_price(self, value):
             # "-0" passes min_value; store and echo it as 0.00, not "-0.00" (as Payments does).

@@ -46,3 +46,27 @@ class TextField(serializers.CharField):
 class PriceField(serializers.DecimalField):
     """A request's price, read exactly from a JSON number or a string (config/parsers.py).
     The pattern is what DecimalField(max_digits=12, decimal_places=2, min_value=0) takes."""
+
+
+class PaymentMethodField(serializers.ChoiceField):
+    """A payment method's name, one of those this deployment enables. The schema lists them as
+    an enum, so a client or a fuzzer that follows it never sends a name that is refused; the
+    check reads them again at each call, as a serializer built once may outlive a settings change
+    (a test's override)."""
+
+    def __init__(self, *, enabled, **kwargs):
+        self._enabled = enabled  # a callable returning the enabled names
+        super().__init__(choices=[], **kwargs)
+
+    def bind(self, field_name, parent):
+        super().bind(field_name, parent)
+        self.choices = list(self._enabled())  # the schema's enum
+
+    def to_internal_value(self, data):
+        names = list(self._enabled())
+        if isinstance(data, str) and data in names:
+            return data
+        raise serializers.ValidationError(
+            f"Unknown or disabled payment method {data!r}; enabled: {', '.join(names)}.",
+            code="invalid_choice",
+        )

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from payments import selectors, services
 from payments.auth import ServiceTokenAuthentication
-from payments.fields import VISIBLE_TEXT, PriceField, TextField
+from payments.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
 from payments.models import Payment
 from payments.pagination import NewestFirstPagination
 from payments.providers import DEFAULT_METHOD, registry
@@ -69,16 +69,6 @@ def payment_output(payment: Payment) -> dict:
     }
 
 
-def payment_method_check(name: str) -> str:
-    """The name of an enabled payment method, or a ValidationError listing the enabled ones."""
-    if registry().get(name) is None:
-        enabled = ", ".join(registry().names())
-        raise serializers.ValidationError(
-            f"Unknown or disabled payment method {name!r}; enabled: {enabled}."
-        )
-    return name
-
-
 class WritesNeedToken(permissions.BasePermission):
     """Listing is open, as in the brief; processing a payment needs the service token."""
 
@@ -97,10 +87,10 @@ class PaymentCollectionApi(APIView):
         name = TextField(max_length=200, validators=[VISIBLE_TEXT])
         address = TextField(max_length=500, validators=[VISIBLE_TEXT])
         price = PriceField(max_digits=12, decimal_places=2, min_value=0)
-        paymentMethod = serializers.CharField(
+        paymentMethod = PaymentMethodField(
+            enabled=lambda: registry().names(),
             required=False,
             default=DEFAULT_METHOD,
-            max_length=32,
             help_text="One of the enabled methods (GET /payment/methods); `card` if left out.",
         )
 
@@ -110,9 +100,6 @@ class PaymentCollectionApi(APIView):
         def validate_price(self, value):
             # "-0" passes min_value; store and echo it as 0.00, not "-0.00".
             return abs(value)
-
-        def validate_paymentMethod(self, value):
-            return payment_method_check(value)
 
     # Not used by APIView itself: get() paginates with it, and the schema reads it from here.
     pagination_class = NewestFirstPagination

@@ -144,3 +144,12 @@ def test_openapi_text_pattern_rejects_what_the_server_trims_to_blank(api_client,
     assert validator.is_valid(f"{blank}x{blank}")
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["address"]
+
+
+def test_openapi_schema_lists_the_enabled_payment_methods_as_an_enum(settings):
+    # A client (or schemathesis) that follows the schema never sends a method that is refused.
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+
+    assert schema["components"]["schemas"]["PaymentMethodEnum"]["enum"] == list(
+        settings.ORDERS_PAYMENT_METHODS
+    )

@@ -115,3 +115,12 @@ def test_health_refuses_a_method_other_than_get(api_client, path):
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_openapi_schema_lists_the_enabled_payment_methods_as_an_enum():
+    # A client (or schemathesis) that follows the schema never sends a method that is refused.
+    from payments.providers import registry
+
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+
+    assert schema["components"]["schemas"]["PaymentMethodEnum"]["enum"] == registry().names()
