@@ -21,11 +21,15 @@ VISIBLE_TEXT = RegexValidator(
 
 
 class TextField(serializers.CharField):
-    """A CharField that takes a JSON string only: DRF's also turns 12 or 1.5 into "12", "1.5"."""
+    """A CharField that takes a JSON string only: DRF's also turns 12 or 1.5 into "12", "1.5".
+    Its length is checked before the trim too: the schema's maxLength counts what the client
+    sent, and " " + 500 characters must be refused by both, not trimmed to 500 and taken."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

@@ -85,6 +85,15 @@ def test_order_create_api_refuses_a_value_that_is_too_long(api_client, field, li
     assert str(limit) in errors[field][0]
 
 
+@pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
+def test_order_create_api_counts_the_length_before_trimming(api_client, field, limit):
+    # The schema's maxLength counts what was sent: a space more is too long, trimmed or not.
+    response = api_client.post("/order", {**VALID, field: " " + "x" * limit}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=(field,))["errors"]
+    assert str(limit) in errors[field][0]
+
+
 @pytest.mark.parametrize("blank", ["", "   "])
 @pytest.mark.parametrize("field", ["name", "address"])
 def test_order_create_api_refuses_an_empty_text(api_client, field, blank):
