@@ -17,14 +17,16 @@ PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# The chassis (servicekit/) is installed editable, without dependencies: requirements.txt pins them.
+$(VENV)/.installed: requirements.txt servicekit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e ./servicekit
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed ## create .venv and install the pinned requirements
+install: $(VENV)/.installed ## create .venv and install the pinned requirements and servicekit/
 
 .PHONY: run
 run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
-from config.tracing import service_name
+from servicekit.env import env_bool, env_database, env_list, env_number, env_secret, env_str
+from servicekit.tracing import service_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAYMENTS_VAR_DIR", str(BASE_DIR / "var")))
@@ -40,19 +40,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: every log line of the request carries its id, every answer is counted and timed.
-    "config.request_id.RequestIdMiddleware",
-    "config.metrics.MetricsMiddleware",
-    "config.middleware.BodySizeLimitMiddleware",
-    # The four from config.browser_middleware serve only the admin and pass by on API_PATHS. The
+    "servicekit.request_id.RequestIdMiddleware",
+    "servicekit.metrics.MetricsMiddleware",
+    "servicekit.middleware.BodySizeLimitMiddleware",
+    # The four from servicekit.browser_middleware serve only the admin and pass by on API_PATHS. The
     # others run on every path: the security headers (nosniff and X-Frame-Options matter to a
     # JSON answer too), static files (a dictionary lookup), the allowed-hosts check.
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.browser_middleware.SessionMiddleware",
+    "servicekit.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "config.browser_middleware.CsrfViewMiddleware",
-    "config.browser_middleware.AuthenticationMiddleware",
-    "config.browser_middleware.MessageMiddleware",
+    "servicekit.browser_middleware.CsrfViewMiddleware",
+    "servicekit.browser_middleware.AuthenticationMiddleware",
+    "servicekit.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 # The JSON API: these paths and everything under them. Any other path (the admin, /static/,
@@ -87,29 +87,32 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_TZ = True
 # Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
-FORMAT_MODULE_PATH = ["payments.formats"]
+FORMAT_MODULE_PATH = ["servicekit.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Fractions as Decimal, no NaN/Infinity, at most 32 levels of nesting (config/parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.ApiJSONParser"],
+    # Fractions as Decimal, no NaN/Infinity, at most 32 levels of nesting (servicekit/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["servicekit.parsers.ApiJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "servicekit.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
-# A body over this is refused with a 413 before it is read (config/middleware.py); Django's own
+# A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
 # cap on request.body, for a body that came without a Content-Length, is the same number. The one
 # exception, POST /payment/batch, has its own limit: PAYMENTS_BATCH_MAX_BODY_BYTES below.
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-# The OpenAPI schema at /schema and Swagger UI at /docs (config/openapi.py, docs/openapi/).
+# GET /health/ready (servicekit/health.py): each check a function answering True or False.
+HEALTH_CHECKS = {"database": "servicekit.health.database_ok"}
+
+# The OpenAPI schema at /schema and Swagger UI at /docs (servicekit/openapi.py, docs/openapi/).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Payments API",
     "DESCRIPTION": (
@@ -120,7 +123,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # A CharField that refuses "" says so in the schema (minLength: 1).
     "ENFORCE_NON_BLANK_FIELDS": True,
-    "PREPROCESSING_HOOKS": ["config.openapi.canonical_paths"],
+    "PREPROCESSING_HOOKS": ["servicekit.openapi.canonical_paths"],
     "ENUM_NAME_OVERRIDES": {"PaymentStatusEnum": "payments.models.PaymentStatus"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -135,7 +138,8 @@ PAYMENTS_API_TOKEN = env_secret(
 PAYMENTS_CONFIRM_PROBABILITY = env_number(
     "PAYMENTS_CONFIRM_PROBABILITY", 0.5, kind=float, minimum=0, maximum=1
 )
-PAYMENTS_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
+# The default page of the lists (servicekit/pagination.py).
+API_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
 
 # --- payment methods (payments/providers/) --------------------------------------------------
 # Method name -> {"class": provider class path, "options": {...}, "description": "..."}: the
@@ -178,7 +182,7 @@ PAYMENTS_BATCH_MAX_ITEMS = env_number("PAYMENTS_BATCH_MAX_ITEMS", 500, minimum=1
 # The body limit of POST /payment/batch alone; every other route keeps API_MAX_BODY_BYTES, and
 # Django's DATA_UPLOAD_MAX_MEMORY_SIZE stays at it too (the admin's forms, request.body). 500
 # payments with the longest name and address, escaped as \uXXXX, are ~2.2 MB: 64 KiB would cap
-# such a batch at 15. config/middleware.py asks the route for its limit, and the route's parser
+# such a batch at 15. servicekit/middleware.py asks the route for its limit, and the route's parser
 # (payments/parsers.py) enforces it while reading, without request.body.
 PAYMENTS_BATCH_MAX_BODY_BYTES = env_number(
     "PAYMENTS_BATCH_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1
@@ -192,11 +196,11 @@ if LOG_FORMAT not in {"json", "text"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "servicekit.logging.RequestIdFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
-            "()": "config.logging.JsonFormatter",
+            "()": "servicekit.logging.JsonFormatter",
             "service": service_name("payments"),
         },
     },

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from servicekit import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +14,6 @@ urlpatterns = [
     path("", include("payments.urls")),
 ]
 
-handler400 = "config.errors.bad_request_view"
-handler404 = "config.errors.not_found_view"
-handler500 = "config.errors.server_error_view"
+handler400 = "servicekit.errors.bad_request_view"
+handler404 = "servicekit.errors.not_found_view"
+handler500 = "servicekit.errors.server_error_view"

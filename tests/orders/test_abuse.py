@@ -199,8 +199,8 @@ def test_order_create_api_refuses_nan_and_infinity_literals(api_client, field, l
 
 
 def test_order_create_api_refuses_a_fraction_where_text_is_expected(api_client):
-    # A fraction is a Decimal now; the text fields (orders/fields.py TextField) take a JSON string
-    # only, so a number, integer or fraction, is refused.
+    # A fraction is a Decimal now; the text fields (servicekit/fields.py TextField) take a JSON
+    # string only, so a number, integer or fraction, is refused.
     response = post(api_client, raw_body(VALID, name="1.5"))
 
     assert_error(response, 400, "invalid", fields=("name",))

@@ -1,4 +1,4 @@
-"""The health check of a reused PostgreSQL connection (config/postgresql/base.py): free when the
+"""The health check of a reused PostgreSQL connection (servicekit/postgresql/base.py): free when the
 connection is idle and sound, and still catching a connection that the server closed."""
 
 import time

@@ -1,5 +1,5 @@
 """The application granian serves (config/wsgi.py), called the way a WSGI server calls it: the
-API passes by the admin's middleware (config/browser_middleware.py), while the admin, static
+API passes by the admin's middleware (servicekit/browser_middleware.py), while the admin, static
 files, request ids and metrics keep working on their paths.
 
 Transactional tests: the handler opens and closes database connections as in production."""
@@ -18,8 +18,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from prometheus_client import REGISTRY
 
-from config.browser_middleware import CsrfViewMiddleware, api_path_pattern
 from config.wsgi import application
+from servicekit.browser_middleware import CsrfViewMiddleware, api_path_pattern
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,7 +1,4 @@
-"""The API's JSON parser: exact decimals, no NaN or Infinity, bounded nesting.
-
-Kept identical in both projects (they never import each other).
-"""
+"""The API's JSON parser: exact decimals, no NaN or Infinity, bounded nesting."""
 
 import json
 import sys

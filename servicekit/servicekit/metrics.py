@@ -6,7 +6,7 @@ up; without it (tests, manage.py runserver) the process's own registry answers.
 
 The middleware answers /metrics itself, ahead of CommonMiddleware: a scraper addresses a pod by
 its IP, which is no allowed host. Labels are bounded: a known method or "other", the URL
-pattern's name (never the raw path) and the status class. Kept identical in both projects.
+pattern's name (never the raw path) and the status class.
 """
 
 import os
@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from config.errors import error_body
+from servicekit.errors import error_body
 
 PATHS = frozenset({"/metrics", "/metrics/"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -81,6 +81,6 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend with a health check that needs no round trip (config/postgresql/).
-        config["ENGINE"] = "config.postgresql"
+        # Django's backend with a health check that needs no round trip (servicekit/postgresql/).
+        config["ENGINE"] = "servicekit.postgresql"
     return config

@@ -1,5 +1,5 @@
 """Serializer fields of the request bodies, strict about JSON types and described exactly in
-the OpenAPI schema. Kept identical in both projects (they never import each other)."""
+the OpenAPI schema."""
 
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
@@ -44,7 +44,7 @@ class TextField(serializers.CharField):
     }
 )
 class PriceField(serializers.DecimalField):
-    """A request's price, read exactly from a JSON number or a string (config/parsers.py).
+    """A request's price, read exactly from a JSON number or a string (servicekit/parsers.py).
     The pattern is what DecimalField(max_digits=12, decimal_places=2, min_value=0) takes."""
 
 

@@ -2,7 +2,7 @@
 
 A body without a Content-Length (chunked) is never read under WSGI; where a server hands one over
 anyway (ASGI), request.body stops at DATA_UPLOAD_MAX_MEMORY_SIZE, the same number, and
-config.errors answers that with the same 413. Kept identical in both projects.
+servicekit.errors answers that with the same 413.
 
 A view that takes larger bodies (Payments' POST /payment/batch) says so with a
 `max_body_bytes()` classmethod, and reads its body with a parser that enforces that limit
@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
-from config.errors import error_body, request_too_large_response
+from servicekit.errors import error_body, request_too_large_response
 
 
 def route_body_limit(path: str) -> int | None:

@@ -47,7 +47,7 @@ def error_body(code: str, message: str, errors: dict | None = None) -> dict:
 
 
 def too_large_message(limit: int | None = None) -> str:
-    """`limit`: a route's own body limit (config/middleware.py); API_MAX_BODY_BYTES otherwise."""
+    """`limit`: a route's own body limit (servicekit/middleware.py), else API_MAX_BODY_BYTES."""
     return f"The request body is larger than {limit or settings.API_MAX_BODY_BYTES} bytes."
 
 

@@ -11,7 +11,6 @@ They stay in settings.MIDDLEWARE rather than behind a second handler for the API
 the hooks it calls around the view from that list alone, so CSRF's check (process_view) still
 runs on every path and refuses a forged POST to any view that is not csrf_exempt, even under an
 API path; and the test client, gunicorn and the tracing middleware all see the same one stack.
-Kept identical in both projects.
 """
 
 import re

@@ -1,7 +1,5 @@
 """The OpenAPI schema (drf-spectacular): the path hook and the error responses every operation
 shares. GET /schema serves it, /docs shows it in Swagger UI; docs/openapi/ holds it as committed.
-
-Kept identical in both projects (they never import each other).
 """
 
 import re
@@ -33,7 +31,7 @@ def canonical_paths(endpoints):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """Every error: config.errors renders this shape, whatever the status."""
+    """Every error: servicekit.errors renders this shape, whatever the status."""
 
     code = serializers.CharField(help_text="Stable, machine-readable: `invalid`, `not_found`, …")
     message = serializers.CharField(help_text="What went wrong, for a person.")

@@ -1,8 +1,8 @@
 """Log records as one JSON object a line (LOG_FORMAT=json) or as text, each with its request id
 and, when tracing is on, its trace and span ids. Used by settings.LOGGING.
 
-A 30-line formatter rather than python-json-logger: the same few fields in both projects, no
-dependency whose module path moves between majors. Kept identical in both projects.
+A 30-line formatter rather than python-json-logger: the same few fields in both services, no
+dependency whose module path moves between majors.
 """
 
 import json
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
-from config.request_id import request_id
+from servicekit.request_id import request_id
 
 NO_REQUEST = "-"
 

@@ -5,10 +5,10 @@ from rest_framework.pagination import CursorPagination
 
 class NewestFirstPagination(CursorPagination):
     """Keyset pagination on the primary key: every page costs one index range scan, however
-    large the table, and no COUNT(*) is run."""
+    large the table, and no COUNT(*) is run. The page size is each service's API_PAGE_SIZE."""
 
     ordering = "-id"
-    page_size = settings.ORDERS_PAGE_SIZE
+    page_size = settings.API_PAGE_SIZE
     page_size_query_param = "pageSize"
     max_page_size = 500
     cursor_query_description = "Where the page starts: the cursor in `next` or `previous`."

@@ -1,7 +1,5 @@
 """A request id on every log line: taken from X-Request-ID when it is safe to log, else made
 here, kept in a contextvar for the request's duration and sent back in the response.
-
-Kept identical in both projects (they never import each other).
 """
 
 import re
