@@ -12,6 +12,8 @@ COMPOSE_BIN = $(shell $(PY) -c 'import compose, os; print(os.path.join(os.path.d
 PYTEST_ORDERS := cd orders_project && DJANGO_SETTINGS_MODULE=config.settings ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/orders
 PYTEST_PAYMENTS := cd payments_project && DJANGO_SETTINGS_MODULE=config.settings ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/payments
 PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
+# The chassis' own suite, once, on a Django project with no service in it (servicekit/tests/).
+PYTEST_SERVICEKIT := cd servicekit/tests && DJANGO_SETTINGS_MODULE=settings ../../$(PY) -m pytest -c ../../pyproject.toml --rootdir ../.. .
 
 .PHONY: help
 help: ## list the targets
@@ -53,13 +55,15 @@ export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model
   user.set_password(os.environ["ADMIN_PASSWORD"]); user.save(); print("admin user ready")
 
 .PHONY: test
-test: install ## the whole suite: Orders, Payments, then end to end
+test: install ## the whole suite: the chassis, Orders, Payments, then end to end
+	$(PYTEST_SERVICEKIT)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 	$(PYTEST_E2E)
 
 .PHONY: test-unit
-test-unit: install ## Orders and Payments suites only (no processes started)
+test-unit: install ## the chassis, Orders and Payments suites only (no processes started)
+	$(PYTEST_SERVICEKIT)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 
