@@ -109,3 +109,39 @@ python_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
     max_leaves=8,
 )
+
+
+def input_data(**more_fields) -> st.SearchStrategy:
+    """What a parser could hand an input serializer: any of its fields, any Python value."""
+    fields = {
+        "name": good_names | texts | python_values,
+        "address": good_names | texts | python_values,
+        "price": valid_prices.map(as_parsed) | python_values,
+    }
+    return st.fixed_dictionaries({}, optional=more_fields | fields) | python_values
+
+
+def assert_validated_or_refused(serializer, fields: tuple[str, ...]) -> None:
+    """Valid: every field, and a finite price of 2 decimals and at most 12 digits. Refused: a
+    list of messages per field. Never an exception."""
+    if serializer.is_valid():
+        assert set(serializer.validated_data) == set(fields)
+        price = serializer.validated_data["price"]
+        assert isinstance(price, Decimal)
+        assert price.is_finite()
+        assert price >= 0
+        assert price.as_tuple().exponent == -2
+        assert len(price.as_tuple().digits) <= 12
+    else:
+        assert serializer.errors
+        assert all(isinstance(messages, list) for messages in serializer.errors.values())
+
+
+def assert_price_named_exactly_when_invalid(serializer_class, body: dict, valid: bool) -> None:
+    serializer = serializer_class(data=body)
+
+    assert serializer.is_valid() is valid, serializer.errors
+    if valid:
+        assert serializer.validated_data["price"] == Decimal(str(body["price"]).strip())
+    else:
+        assert set(serializer.errors) == {"price"}

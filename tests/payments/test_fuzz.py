@@ -14,7 +14,10 @@ from common.fuzz import (
     FUZZ,
     as_parsed,
     as_sent,
+    assert_price_named_exactly_when_invalid,
+    assert_validated_or_refused,
     good_names,
+    input_data,
     invalid_prices,
     json_values,
     mostly,
@@ -94,44 +97,15 @@ def test_payment_create_api_answers_any_json_with_a_payment_or_a_4xx(case):
 
 
 @FUZZ
-@given(
-    data=st.fixed_dictionaries(
-        {},
-        optional={
-            "orderNumber": good_order_numbers | python_values,
-            "name": good_names | texts | python_values,
-            "address": good_names | texts | python_values,
-            "price": valid_prices.map(as_parsed) | python_values,
-        },
-    )
-    | python_values
-)
+@given(data=input_data(orderNumber=good_order_numbers | python_values))
 def test_payment_input_serializer_validates_any_value_without_raising(data):
-    serializer = PaymentCollectionApi.InputSerializer(data=data)
-
-    if serializer.is_valid():
-        assert set(serializer.validated_data) == set(FIELDS)
-        price = serializer.validated_data["price"]
-        assert isinstance(price, Decimal)
-        assert price.is_finite()
-        assert price >= 0
-        assert price.as_tuple().exponent == -2
-        assert len(price.as_tuple().digits) <= 12
-    else:
-        assert serializer.errors
-        assert all(isinstance(messages, list) for messages in serializer.errors.values())
+    assert_validated_or_refused(PaymentCollectionApi.InputSerializer(data=data), FIELDS)
 
 
 @FUZZ
 @given(valid=st.booleans(), data=st.data())
 def test_payment_input_serializer_names_price_exactly_when_it_is_invalid(valid, data):
     price = as_parsed(data.draw(valid_prices if valid else invalid_prices))
-    fields = {"orderNumber": "abcd1234", "name": "Ada", "address": "1 Loop Road", "price": price}
+    body = {"orderNumber": "abcd1234", "name": "Ada", "address": "1 Loop Road", "price": price}
 
-    serializer = PaymentCollectionApi.InputSerializer(data=fields)
-
-    assert serializer.is_valid() is valid, serializer.errors
-    if valid:
-        assert serializer.validated_data["price"] == Decimal(str(price).strip())
-    else:
-        assert set(serializer.errors) == {"price"}
+    assert_price_named_exactly_when_invalid(PaymentCollectionApi.InputSerializer, body, valid)
