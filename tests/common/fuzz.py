@@ -2,10 +2,13 @@
 cannot spell, every character, prices valid and not; and the JSON text they are sent as."""
 
 import json
+import re
 from decimal import Decimal
 
 import hypothesis
 from hypothesis import strategies as st
+
+from common.errors import assert_error_shape
 
 # Bounded; no example database written into the working tree; clients built inside the tests.
 FUZZ = hypothesis.settings(max_examples=150, deadline=None, database=None)
@@ -145,3 +148,47 @@ def assert_price_named_exactly_when_invalid(serializer_class, body: dict, valid:
         assert serializer.validated_data["price"] == Decimal(str(body["price"]).strip())
     else:
         assert set(serializer.errors) == {"price"}
+
+
+@st.composite
+def create_requests(draw, fields: tuple[str, ...], **more_fields) -> tuple[object, str]:
+    """A body and what its price is: "valid", "invalid" (refused by name) or "any" (unknown).
+    more_fields: name -> (well-formed values, any values), ahead of name, address and price."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values), "any"  # not even an object, most of the time
+    tag = draw(st.sampled_from(["valid", "valid", "invalid", "any"]))
+    price = draw({"valid": valid_prices, "invalid": invalid_prices, "any": json_values}[tag])
+    body = {name: mostly(draw, good, anything) for name, (good, anything) in more_fields.items()}
+    body |= {
+        "name": mostly(draw, good_names, texts | json_values),
+        "address": mostly(draw, good_names, texts | json_values),
+        "price": price,
+    }
+    if draw(st.booleans()):
+        body[draw(texts)] = draw(json_values)  # an unknown field, ignored, or one of the above
+    dropped = draw(st.sampled_from([None, None, None, *fields]))
+    body.pop(dropped, None)
+    if "price" not in body:
+        tag = "invalid"  # named as required
+    elif body["price"] is not price:
+        tag = "any"  # the unknown field was "price" after all
+    return body, tag
+
+
+def accepted_body(response, sent, tag: str, accepted=(201,)) -> dict | None:
+    """The answer to a fuzzed create: a 4xx in the one error shape (price named exactly when it
+    was invalid), then None; or an accepted one with the exact price, then its body."""
+    status = response.status_code
+    hypothesis.event(f"{status} {tag}")  # the spread shows with --hypothesis-show-statistics
+    assert status in accepted or 400 <= status < 500, (status, response.content)
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    if status >= 400:
+        assert_error_shape(body)
+        if body["code"] == "invalid" and tag != "any":
+            assert ("price" in body["errors"]) == (tag == "invalid"), body
+        return None
+    assert tag != "invalid", body
+    assert re.fullmatch(r"\d+\.\d{2}", body["price"]), body["price"]
+    assert Decimal(body["price"]) == Decimal(str(sent["price"]).strip())
+    return body
