@@ -9,19 +9,7 @@ commits, so no task runs and no broker is needed."""
 import re
 
 import pytest
-from common.fuzz import (
-    FUZZ,
-    accepted_body,
-    as_parsed,
-    as_sent,
-    assert_price_named_exactly_when_invalid,
-    assert_validated_or_refused,
-    create_requests,
-    input_data,
-    invalid_prices,
-    to_json,
-    valid_prices,
-)
+from common import fuzz
 from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,34 +22,34 @@ pytestmark = pytest.mark.django_db
 FIELDS = ("name", "address", "price", "paymentMethod")
 
 
-@FUZZ
-@given(case=create_requests(FIELDS))
+@fuzz.FUZZ
+@given(case=fuzz.create_requests(FIELDS))
 def test_order_create_api_answers_any_json_with_an_order_or_a_4xx(case):
     sent, tag = case
 
-    response = APIClient().post("/order", to_json(sent), content_type="application/json")
+    response = APIClient().post("/order", fuzz.to_json(sent), content_type="application/json")
 
-    body = accepted_body(response, sent, tag)
+    body = fuzz.accepted_body(response, sent, tag)
     if body is None:
         return
     assert set(body) >= ORDER_FIELDS
     assert re.fullmatch(ORDER_NUMBER_PATTERN, body["orderNumber"])
     assert body["state"] == "created"
     for field in ("name", "address"):
-        assert body[field] == str(as_sent(sent[field])).strip()
+        assert body[field] == str(fuzz.as_sent(sent[field])).strip()
         assert "\x00" not in body[field]
 
 
-@FUZZ
-@given(data=input_data())
+@fuzz.FUZZ
+@given(data=fuzz.input_data())
 def test_order_input_serializer_validates_any_value_without_raising(data):
-    assert_validated_or_refused(OrderCollectionApi.InputSerializer(data=data), FIELDS)
+    fuzz.assert_validated_or_refused(OrderCollectionApi.InputSerializer(data=data), FIELDS)
 
 
-@FUZZ
+@fuzz.FUZZ
 @given(valid=st.booleans(), data=st.data())
 def test_order_input_serializer_names_price_exactly_when_it_is_invalid(valid, data):
-    price = as_parsed(data.draw(valid_prices if valid else invalid_prices))
+    price = fuzz.as_parsed(data.draw(fuzz.valid_prices if valid else fuzz.invalid_prices))
     body = {"name": "Ada", "address": "1 Loop Road", "price": price}
 
-    assert_price_named_exactly_when_invalid(OrderCollectionApi.InputSerializer, body, valid)
+    fuzz.assert_price_named_exactly_when_invalid(OrderCollectionApi.InputSerializer, body, valid)

@@ -6,21 +6,7 @@ one is a 2-decimal string."""
 import uuid
 
 import pytest
-from common.fuzz import (
-    FUZZ,
-    accepted_body,
-    as_parsed,
-    as_sent,
-    assert_price_named_exactly_when_invalid,
-    assert_validated_or_refused,
-    create_requests,
-    input_data,
-    invalid_prices,
-    json_values,
-    python_values,
-    to_json,
-    valid_prices,
-)
+from common import fuzz
 from django.conf import settings
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,16 +21,16 @@ FIELDS = ("orderNumber", "name", "address", "price", "paymentMethod")
 good_order_numbers = st.from_regex(r"\A[a-z0-9]{8}\Z")
 
 
-@FUZZ
-@given(case=create_requests(FIELDS, orderNumber=(good_order_numbers, json_values)))
+@fuzz.FUZZ
+@given(case=fuzz.create_requests(FIELDS, orderNumber=(good_order_numbers, fuzz.json_values)))
 def test_payment_create_api_answers_any_json_with_a_payment_or_a_4xx(case):
     sent, tag = case
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.PAYMENTS_API_TOKEN}")
 
-    response = client.post("/payment", to_json(sent), content_type="application/json")
+    response = client.post("/payment", fuzz.to_json(sent), content_type="application/json")
 
-    body = accepted_body(response, sent, tag, accepted=(200, 201))
+    body = fuzz.accepted_body(response, sent, tag, accepted=(200, 201))
     if body is None:
         return
     assert set(body) >= DOCUMENTED
@@ -53,20 +39,20 @@ def test_payment_create_api_answers_any_json_with_a_payment_or_a_4xx(case):
     if response.status_code == 201:
         assert body["orderNumber"] == sent["orderNumber"]
         for field in ("name", "address"):
-            assert body[field] == str(as_sent(sent[field])).strip()
+            assert body[field] == str(fuzz.as_sent(sent[field])).strip()
             assert "\x00" not in body[field]
 
 
-@FUZZ
-@given(data=input_data(orderNumber=good_order_numbers | python_values))
+@fuzz.FUZZ
+@given(data=fuzz.input_data(orderNumber=good_order_numbers | fuzz.python_values))
 def test_payment_input_serializer_validates_any_value_without_raising(data):
-    assert_validated_or_refused(PaymentCollectionApi.InputSerializer(data=data), FIELDS)
+    fuzz.assert_validated_or_refused(PaymentCollectionApi.InputSerializer(data=data), FIELDS)
 
 
-@FUZZ
+@fuzz.FUZZ
 @given(valid=st.booleans(), data=st.data())
 def test_payment_input_serializer_names_price_exactly_when_it_is_invalid(valid, data):
-    price = as_parsed(data.draw(valid_prices if valid else invalid_prices))
+    price = fuzz.as_parsed(data.draw(fuzz.valid_prices if valid else fuzz.invalid_prices))
     body = {"orderNumber": "abcd1234", "name": "Ada", "address": "1 Loop Road", "price": price}
 
-    assert_price_named_exactly_when_invalid(PaymentCollectionApi.InputSerializer, body, valid)
+    fuzz.assert_price_named_exactly_when_invalid(PaymentCollectionApi.InputSerializer, body, valid)
