@@ -89,8 +89,8 @@ def service() -> Service:
     """Orders as the shared tests (tests/common/) see it."""
     return Service(
         name="orders",
+        model=Order,
         create_path="/order",
-        list_route=("/order/", "order-collection"),
         api_paths=(
             "/order",
             "/order/{orderNumber}",
@@ -99,15 +99,7 @@ def service() -> Service:
         ),
         valid_body={"name": "Ada Lovelace", "address": "12 Analytical Row", "price": "12.50"},
         required_fields=("name", "address", "price"),
-        model=Order,
         price_attribute="price",
-        create_service="orders.services.order_create",
-        admin_list_path="/admin/orders/order/",
-        production_env={
-            "DJANGO_ENV": "production",
-            "ORDERS_SECRET_KEY": "s",
-            "PAYMENTS_API_TOKEN": "t",
-        },
     )
 
 

@@ -72,8 +72,8 @@ def service() -> Service:
     """Payments as the shared tests (tests/common/) see it."""
     return Service(
         name="payments",
+        model=Payment,
         create_path="/payment",
-        list_route=("/payment/", "payment-collection"),
         api_paths=(
             "/payment",
             "/payment/batch",
@@ -87,15 +87,7 @@ def service() -> Service:
             "price": "12.50",
         },
         required_fields=("orderNumber", "name", "address", "price"),
-        model=Payment,
         price_attribute="amount",
-        create_service="payments.services.payment_create",
-        admin_list_path="/admin/payments/payment/",
-        production_env={
-            "DJANGO_ENV": "production",
-            "PAYMENTS_SECRET_KEY": "s",
-            "PAYMENTS_API_TOKEN": "t",
-        },
     )
 
 
