@@ -1,7 +1,7 @@
 """Every way POST /order can be refused, and the one JSON error shape each refusal uses."""
 
 import pytest
-from helpers import assert_error
+from common.errors import assert_error
 
 from orders.models import Order
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import raw_body
+from common.errors import raw_body
 
 from payments.models import Payment
 
