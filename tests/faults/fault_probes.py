@@ -124,3 +124,15 @@ def claim_clocks(system: System, numbers: list[str]) -> dict[str, object]:
             [numbers],
         )
         return dict(rows.fetchall())
+
+
+def claimed_beyond(system: System, seconds: float) -> dict[str, str]:
+    """The orders still `created` whose charger's claim runs at least `seconds` longer, with
+    who holds it (orders/claims.py: "<worker node name> <run token>")."""
+    with psycopg.connect(system.orders_db, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT number, payment_claimed_by FROM orders_order WHERE state = 'created' "
+            "AND payment_requested_at > now() + make_interval(secs => %s)",
+            [seconds],
+        )
+        return dict(rows.fetchall())
