@@ -267,8 +267,10 @@ def test_faults_worker_killed_with_payments_in_flight_decided_soon_after_restart
         system.processes.kill("worker")
         killed = system.worker_name
         log_at = payments_log_size(system)
-        # In flight: still `created`, claimed by the dead run for (almost) all of 120 s.
-        in_flight = claimed_beyond(system, PRODUCTION_CLAIM_SECONDS - 30)
+        # In flight: still `created`, claimed by the dead run for (almost) all of 120 s. Only
+        # this scenario's orders: scenario 8's refused ones are refused again whoever sends them.
+        since = sc.since_order_id
+        in_flight = claimed_beyond(system, PRODUCTION_CLAIM_SECONDS - 30, since_id=since)
         dead_runs = set(in_flight.values())
         sc.note(f"killed with {len(in_flight)} orders claimed for 120 s by {len(dead_runs)} run(s)")
         system.redis().delete(ANSWERED_KEY)
