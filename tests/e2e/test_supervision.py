@@ -3,6 +3,7 @@ that dies is started again while the others keep serving, one that keeps dying s
 with a clear message, and Ctrl-C still stops everything cleanly. Each test runs its own stack on
 the embedded default (or fresh PostgreSQL databases, as the rest of the suite)."""
 
+import configparser
 import importlib.util
 import os
 import re
@@ -109,3 +110,37 @@ def test_give_up_counts_each_programs_failures_within_the_window_only():
     assert reason == "worker failed 3 times within 60 s (last: backoff from RUNNING)"
     fatal = give_up.verdict("PROCESS_STATE_FATAL", {"processname": "beat"}, window, 63)
     assert fatal == "beat could not be started: supervisord gave it up"
+
+
+def _supervise_module():
+    spec = importlib.util.spec_from_file_location("supervise", ROOT / "docker" / "supervise.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_supervisord_config_restarts_backs_off_and_stops_in_order(tmp_path):
+    supervise = _supervise_module()
+    programs = [
+        supervise.Program("redis", ["redis-server", "--port", "1"], tmp_path),
+        supervise.Program("web", ["gunicorn", "-b", "x"], tmp_path, {"PCT": "50%"}),
+    ]
+    path = supervise.write_config(
+        programs, directory=tmp_path, environ={"SUPERVISE_MAX_FAILURES": "3"}
+    )
+    config = configparser.RawConfigParser()
+    config.read(path)
+    redis, web = config["program:redis"], config["program:web"]
+    # Started in the order given, stopped the other way round: Redis first up, last down.
+    assert int(redis["priority"]) < int(web["priority"])
+    for program in (redis, web):
+        assert program["autorestart"] == "true"
+        assert int(program["startsecs"]) == supervise.START_SECONDS  # shorter: backoff, retry
+        assert int(program["startretries"]) == 4  # FATAL only after the listener's 3
+        assert int(program["stopwaitsecs"]) == supervise.STOP_GRACE_SECONDS
+        assert program["killasgroup"] == "true"
+    assert web["environment"] == 'PCT="50%%"'  # supervisord expands %(name)s
+    listener = config["eventlistener:give-up"]["command"]
+    assert "--max-failures 3 --window 60" in listener
+    with pytest.raises(ValueError, match="SUPERVISE_MAX_FAILURES"):
+        supervise.policy({"SUPERVISE_MAX_FAILURES": "0"})
