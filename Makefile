@@ -31,15 +31,15 @@ $(VENV)/.installed: requirements.txt servicekit/pyproject.toml
 install: $(VENV)/.installed ## create .venv and install the pinned requirements and servicekit/
 
 .PHONY: run
-run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it)
+run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it; a child that dies stops it too)
 	$(PY) docker/run_local.py
 
 .PHONY: run-prod
-run-prod: install ## the same processes on real PostgreSQL and Redis (needs ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, REDIS_URL)
+run-prod: install ## the same processes on real PostgreSQL and Redis, under supervisord (needs ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, REDIS_URL)
 	@for var in ORDERS_DATABASE_URL PAYMENTS_DATABASE_URL REDIS_URL; do \
 	  [ -n "$${!var}" ] || { echo "run-prod: set $$var (see README, Settings)" >&2; exit 2; }; \
 	done
-	$(PY) docker/run_local.py
+	$(PY) docker/run_local.py --supervise
 
 .PHONY: migrate
 migrate: install ## apply both projects' migrations

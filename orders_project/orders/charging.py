@@ -4,7 +4,9 @@ the results with one statement.
 A waiting order is one in `created` whose payment_requested_at has passed: a new order, or one
 whose last claim expired (its charger died, or its retries ran out). Claiming moves that clock
 ORDERS_PAYMENT_STUCK_AFTER_SECONDS ahead, with SKIP LOCKED on PostgreSQL (SQLite: its single
-writer), so several chargers split a backlog without overlap."""
+writer), so several chargers split a backlog without overlap, and records which worker run
+holds the claim: a worker's restart gives back the claims of runs that are gone
+(orders/claims.py) instead of leaving them to the clock."""
 
 import functools
 import logging
@@ -16,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from orders import dispatch, services
+from orders import claims, dispatch, services
 from orders.clients import OrderToCharge, PaymentDeferred, PaymentRefused, payments_client
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENT_REFUSALS
@@ -121,11 +123,12 @@ def _orders_charge(batch: list[OrderToCharge]) -> tuple[int, list[str]]:
 
 def _orders_claim(*, limit: int, numbers: list[str] | None = None) -> list[OrderToCharge]:
     """Take up to `limit` waiting orders, oldest payment_requested_at first (or these `numbers`,
-    whatever their clock), and move their clock to the end of the claim."""
+        whatever their clock), move their clock to the end of the claim and record this worker's run
+    as their claimant (orders/claims.py)."""
     now = timezone.now()
     claimed_until = now + timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
     sql = _claim_sql(by_numbers=len(numbers or ()), skip_locked=connection.vendor == "postgresql")
-    params = [claimed_until, OrderState.CREATED, *(numbers or [now]), limit]
+    params = [claimed_until, claims.claimant(), OrderState.CREATED, *(numbers or [now]), limit]
     # raw(): the backend's converters turn each column into its field's Python value (SQLite
     # hands back a price as a float). RETURNING keeps no order: by id, the order of creation.
     claimed = sorted(Order.objects.raw(sql, params), key=lambda order: order.pk)
@@ -151,6 +154,7 @@ def _claim_sql(*, by_numbers: int, skip_locked: bool) -> str:
             "price",
             "payment_method",
             "payment_requested_at",
+            "payment_claimed_by",
         )
     }
     table, pk, clock = quote(meta.db_table), quote(meta.pk.column), col["payment_requested_at"]
@@ -160,7 +164,7 @@ def _claim_sql(*, by_numbers: int, skip_locked: bool) -> str:
         which = f"{clock} <= %s"
     lock = "FOR UPDATE SKIP LOCKED" if skip_locked else ""
     return f"""
-        UPDATE {table} SET {clock} = %s
+        UPDATE {table} SET {clock} = %s, {col["payment_claimed_by"]} = %s
         WHERE {pk} IN (
             SELECT {pk} FROM {table} WHERE {col["state"]} = %s AND {which}
             ORDER BY {clock} LIMIT %s {lock}

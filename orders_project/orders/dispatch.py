@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 CHARGE_WAITING_ORDERS = "orders.charge_waiting_orders"
 CHARGE_ORDERS = "orders.charge_orders"
 REFUND_PAYMENT = "orders.refund_payment"
+RELEASE_GONE_CLAIMS = "orders.release_claims_of_gone_workers"
 WAKE_UP_GUARD_KEY = "orders:charger-wake-up-pending"
 
 
@@ -88,3 +89,14 @@ def charge_again(*, order_numbers: list[str], countdown: float) -> None:
 
 def refund(*, order_number: str) -> None:
     _queue(REFUND_PAYMENT, order_number)
+
+
+def release_claims_of_gone_workers(*, ready: str) -> None:
+    """A worker run is up (orders/claims.py): give back the claims of the runs that are gone.
+    On the sweeps' queue, which workers serve first, so it is not stuck behind a backlog."""
+    _queue(RELEASE_GONE_CLAIMS, ready, queue=settings.SWEEPS_QUEUE)
+
+
+def live_workers(*, timeout: float) -> set[str]:
+    """The node names of the workers that answer a ping over the broker within `timeout`."""
+    return {node for reply in app.control.ping(timeout=timeout) for node in reply}

@@ -51,6 +51,12 @@ class Order(models.Model):
         help_text="When a charger may take the order: its creation, then the end of each claim "
         "(a confirmed or cancelled order keeps its last one).",
     )
+    # Who holds the claim: the claiming worker's node name and run (orders/claims.py), so that
+    # a worker's restart releases the claims of runs that are gone without waiting for the clock.
+    # Empty: claimed outside a worker (tests), or never claimed.
+    payment_claimed_by = models.CharField(
+        "claimed by", max_length=255, blank=True, default="", db_default=""
+    )
     # Compensation of a cancelled order that may have been charged. refund_requested_at: since
     # when a refund is due (NULL: none ever was). refund_queued_at: when its task was last
     # queued, the re-drive's clock; NULL once settled, so "still due" is "refund_queued_at IS NOT

@@ -1,9 +1,9 @@
 """Thin Celery entry points: they take order numbers, call services, and are safe to run twice."""
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
 
-from orders import charging, dispatch, idempotency, refunds, sweeps
+from orders import charging, claims, dispatch, idempotency, refunds, sweeps
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
 
@@ -53,6 +53,30 @@ def redrive_stuck_payments() -> int:
     waiting = sweeps.orders_redrive_stuck_payments()
     refunds = sweeps.orders_redrive_stuck_refunds()
     return waiting + len(refunds)
+
+
+@shared_task(name=dispatch.RELEASE_GONE_CLAIMS)
+def release_claims_of_gone_workers(ready: str) -> int:
+    live = dispatch.live_workers(timeout=LIVE_WORKERS_PING_SECONDS)
+    return claims.orders_release_claims_of_gone_workers(ready=ready, live_nodes=live)
+
+
+# Long enough for a busy worker's main loop to answer; a worker that misses it only has its
+# orders sent again, which Payments answers from what it stored (orders/claims.py).
+LIVE_WORKERS_PING_SECONDS = 2.0
+
+
+@signals.worker_init.connect
+def start_claimant(sender=None, **kwargs):
+    """The worker's main process, before its pool starts: this run's claims carry its name."""
+    claims.claimant_start(node=sender.hostname)
+
+
+@signals.worker_ready.connect
+def release_claims_of_gone_runs(**kwargs):
+    """Once the worker takes tasks, the claims of the runs that died are given back, so that
+    their orders are charged now, not when their claim's clock runs out."""
+    dispatch.release_claims_of_gone_workers(ready=claims.claimant())
 
 
 @shared_task(name="orders.delete_expired_idempotency_keys")

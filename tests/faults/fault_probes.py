@@ -124,3 +124,15 @@ def claim_clocks(system: System, numbers: list[str]) -> dict[str, object]:
             [numbers],
         )
         return dict(rows.fetchall())
+
+
+def claimed_beyond(system: System, seconds: float, *, since_id: int) -> dict[str, str]:
+    """The orders after id `since_id` still `created` whose charger's claim runs at least
+    `seconds` longer, with who holds it (orders/claims.py: "<worker node name> <run token>")."""
+    with psycopg.connect(system.orders_db, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT number, payment_claimed_by FROM orders_order WHERE state = 'created' "
+            "AND payment_requested_at > now() + make_interval(secs => %s) AND id > %s",
+            [seconds, since_id],
+        )
+        return dict(rows.fetchall())

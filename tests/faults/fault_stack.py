@@ -1,7 +1,8 @@
 """The real system, one process at a time: each role (Payments and Orders under gunicorn, the
 Celery worker, Celery beat, a private Redis) can be killed and started again while the others
-keep running, which docker/run_local.py (one process that stops everything when a child dies)
-cannot do. Its helpers are reused; its behaviour is untouched."""
+keep running, at the moment a scenario chooses, which docker/run_local.py (`make run` stops
+everything when a child dies; `make run-prod`'s supervisord restarts it on its own) does not
+offer. Its helpers are reused; its behaviour is untouched."""
 
 import contextlib
 import importlib.util
@@ -193,15 +194,16 @@ class System:
     def start_orders(self) -> None:
         self._start_web("orders", run_local.ORDERS_DIR, self.orders_port)
 
-    def start_worker(self, *, hold_after_batch: float = 0) -> None:
+    def start_worker(self, *, hold_after_batch: float = 0, **settings: str) -> None:
         """A worker under a new node name, and wait until it answers a ping over the broker.
 
         With `hold_after_batch`, the test-only launcher fault_worker.py: each answer of Payments
         to a batch is recorded (fault_worker.ANSWERED_KEY) and held that long before Orders
-        applies it."""
+        applies it. `settings`: environment variables of this worker only."""
         self.worker_starts += 1
         self.worker_name = f"faults{self.worker_starts}@{socket.gethostname()}"
-        env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dirs["orders"])}
+        env = {**self.env, **settings}
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dirs["orders"])
         if hold_after_batch:
             args = [sys.executable, str(FAULTS_DIR / "fault_worker.py")]
             env["FAULTS_HOLD_AFTER_BATCH_SECONDS"] = str(hold_after_batch)

@@ -11,6 +11,7 @@ from fault_checks import clean_orders, race_outcomes
 from fault_load import OrderLoad, cancel_race
 from fault_probes import (
     claim_clocks,
+    claimed_beyond,
     orders_counter,
     pay_first,
     payments_batches,
@@ -31,6 +32,10 @@ HOLD_AFTER_BATCH_SECONDS = 30
 HOLD_MORE_SECONDS = 2
 HELD_SECONDS = 2
 REFUSALS = "orders_payment_refusals_total"
+# Scenario 9: the claim a worker takes is as long as in production, so only the restart's
+# release of the dead run's claims (orders/claims.py) can decide its orders within the bound.
+PRODUCTION_CLAIM_SECONDS = 120
+DECIDED_AFTER_RESTART_SECONDS = 30
 
 
 def describe(counts: Counter) -> str:
@@ -240,4 +245,49 @@ def test_faults_batch_with_item_errors_decides_the_rest(system, scenario):
     assert not alone, f"refused orders in no batch with decided ones: {alone}"
     assert not held_up, f"held up by the refusals: {held_up}"
     assert refusals == len(sc.refused), f"{refusals} refusals counted, {len(sc.refused)} made"
+    sc.assert_clean()
+
+
+def test_faults_worker_killed_with_payments_in_flight_decided_soon_after_restart(system, scenario):
+    sc = scenario("9 worker SIGKILLed, claims of 120 s")
+    # The worker claims for the production default, and holds each answer of Payments before
+    # applying it (as in scenario 7), so it dies with batches in flight every time. Their claims
+    # would last 120 s; the restarted worker (another node name, as a replaced pod) must give
+    # them back and have them decided within DECIDED_AFTER_RESTART_SECONDS of being up.
+    system.redis().delete(ANSWERED_KEY)
+    system.processes.stop("worker")
+    claim = str(PRODUCTION_CLAIM_SECONDS)
+    system.start_worker(
+        hold_after_batch=HOLD_AFTER_BATCH_SECONDS, ORDERS_PAYMENT_STUCK_AFTER_SECONDS=claim
+    )
+    with OrderLoad(system.orders_url) as load:
+        if wait_answered(system, timeout=30):
+            threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
+            time.sleep(HOLD_MORE_SECONDS)
+        system.processes.kill("worker")
+        killed = system.worker_name
+        log_at = payments_log_size(system)
+        # In flight: still `created`, claimed by the dead run for (almost) all of 120 s. Only
+        # this scenario's orders: scenario 8's refused ones are refused again whoever sends them.
+        since = sc.since_order_id
+        in_flight = claimed_beyond(system, PRODUCTION_CLAIM_SECONDS - 30, since_id=since)
+        dead_runs = set(in_flight.values())
+        sc.note(f"killed with {len(in_flight)} orders claimed for 120 s by {len(dead_runs)} run(s)")
+        system.redis().delete(ANSWERED_KEY)
+        restarted_at = time.monotonic()
+        system.start_worker()
+        up_at = time.monotonic()
+        waiting = wait_decided(system, list(in_flight), timeout=DECIDED_AFTER_RESTART_SECONDS)
+        decided_after = time.monotonic() - up_at
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    sc.note(
+        f"worker up {up_at - restarted_at:.1f} s after its restart; every order in flight "
+        f"decided {decided_after:.1f} s after it was up"
+    )
+    sc.note(f"Payments since: {describe(payments_batches(system, since=log_at))}")
+    assert in_flight, "no order was in flight when the worker was killed"
+    assert all(run.startswith(f"{killed} ") for run in dead_runs), (killed, dead_runs)
+    assert not waiting, f"created {DECIDED_AFTER_RESTART_SECONDS} s after the restart: {waiting}"
     sc.assert_clean()
