@@ -53,15 +53,18 @@ def test_openapi_schema_paths_are_canonical():
     assert set(schema["paths"]) == PATHS
 
 
-def test_openapi_schema_asks_a_bearer_token_for_writes_only():
+def test_openapi_schema_asks_a_bearer_token_for_payments_read_or_written():
     schema = yaml.safe_load(SCHEMA_FILE.read_text())
     payment = schema["paths"]["/payment"]
     refund = schema["paths"]["/payment/{orderNumber}/refund"]["post"]
 
     assert schema["components"]["securitySchemes"]["serviceToken"]["scheme"] == "bearer"
-    assert payment["post"]["security"] == refund["security"] == [{"serviceToken": []}]
-    assert "security" not in payment["get"]
-    assert "401" in payment["post"]["responses"] and "401" in refund["responses"]
+    token = [{"serviceToken": []}]
+    assert payment["post"]["security"] == payment["get"]["security"] == refund["security"] == token
+    assert all("401" in operation["responses"] for operation in (payment["post"], payment["get"]))
+    assert "401" in refund["responses"]
+    # The one read without a token: the enabled methods, which name no customer.
+    assert "security" not in schema["paths"]["/payment/methods"]["get"]
     assert {"400", "409", "413", "415"} <= set(payment["post"]["responses"])
     batch = schema["paths"]["/payment/batch"]["post"]
     assert batch["security"] == [{"serviceToken": []}]
@@ -92,18 +95,18 @@ def test_payment_post_refuses_a_number_as_text(auth_client, payload, field, valu
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("size", ["", "0", "-1", "abc", "1.5"])
-def test_payment_list_refuses_a_page_size_that_is_not_a_whole_number(api_client, size):
-    response = api_client.get("/payment", {"pageSize": size})
+def test_payment_list_refuses_a_page_size_that_is_not_a_whole_number(auth_client, size):
+    response = auth_client.get("/payment", {"pageSize": size})
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["pageSize"]
 
 
 @pytest.mark.django_db
-def test_payment_list_caps_a_large_page_size(api_client, make_payment):
+def test_payment_list_caps_a_large_page_size(auth_client, make_payment):
     make_payment()
 
-    response = api_client.get("/payment", {"pageSize": "9" * 5000})
+    response = auth_client.get("/payment", {"pageSize": "9" * 5000})
 
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1

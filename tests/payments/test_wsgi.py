@@ -94,7 +94,13 @@ def test_wsgi_api_post_and_get_answer_without_cookies(token):
         HTTP_AUTHORIZATION=f"Bearer {token}",
         HTTP_COOKIE=STALE_COOKIES,
     )
-    listed = call(application, "GET", "/payment/", HTTP_COOKIE=STALE_COOKIES)
+    listed = call(
+        application,
+        "GET",
+        "/payment/",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_COOKIE=STALE_COOKIES,
+    )
 
     assert created.status_code == 201, created.body
     assert listed.status_code == 200, listed.body
@@ -113,9 +119,12 @@ def test_wsgi_api_authenticates_by_its_token_alone():
     assert not answer.cookies
 
 
-def test_wsgi_api_keeps_the_security_headers_and_the_host_check():
-    answer = call(application, "GET", "/payment/")
-    foreign = call(application, "GET", "/payment/", HTTP_HOST="evil.example")
+def test_wsgi_api_keeps_the_security_headers_and_the_host_check(token):
+    bearer = f"Bearer {token}"
+    answer = call(application, "GET", "/payment/", HTTP_AUTHORIZATION=bearer)
+    foreign = call(
+        application, "GET", "/payment/", HTTP_AUTHORIZATION=bearer, HTTP_HOST="evil.example"
+    )
 
     assert answer.status_code == 200
     assert answer.get("X-Content-Type-Options") == "nosniff"
@@ -193,10 +202,16 @@ def test_wsgi_serves_static_files(settings, tmp_path):
     ("path", "route"),
     [("/payment/", "payment-collection"), ("/admin/login/", "admin:login")],
 )
-def test_wsgi_request_id_and_metrics_apply_to_the_api_and_the_admin(path, route):
+def test_wsgi_request_id_and_metrics_apply_to_the_api_and_the_admin(path, route, token):
     counted = requests_counted("GET", route, "2xx")
 
-    answer = call(application, "GET", path, HTTP_X_REQUEST_ID="mw-test-1")
+    answer = call(
+        application,
+        "GET",
+        path,
+        HTTP_X_REQUEST_ID="mw-test-1",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
 
     assert answer.status_code == 200
     assert answer.get("X-Request-ID") == "mw-test-1"
