@@ -11,6 +11,7 @@ from rest_framework.decorators import api_view
 
 from config.celery_app import app as celery_app
 from orders import selectors
+from orders.health_details import ReconciliationDetailSerializer, reconciliation_detail
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class ReadySerializer(serializers.Serializer):
     stuck = StuckSerializer(
         allow_null=True, help_text="For information only; null when it could not be counted."
     )
+    reconciliation = ReconciliationDetailSerializer(
+        allow_null=True, help_text="For information only; null when it could not be read."
+    )
 
     class Meta:
         ref_name = "HealthReady"
@@ -100,4 +104,5 @@ def ready(request):
     failing = [name for name, ok in checks.items() if not ok]
     body = {"status": "ok" if not failing else "unavailable", "checks": checks}
     body["stuck"] = _stuck() if checks["database"] else None
+    body["reconciliation"] = reconciliation_detail() if checks["database"] else None
     return JsonResponse(body, status=503 if failing else 200)

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from orders import charging, dispatch, idempotency, refunds, sweeps
+from orders import charging, dispatch, idempotency, reconciliation, refunds, sweeps
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
 
@@ -58,3 +58,10 @@ def redrive_stuck_payments() -> int:
 @shared_task(name="orders.delete_expired_idempotency_keys")
 def delete_expired_idempotency_keys() -> int:
     return idempotency.idempotency_keys_delete_expired()
+
+
+@shared_task(bind=True, name="orders.reconcile_payments", **PAYMENTS_CALL_RETRY)
+def reconcile_payments(self) -> int:
+    _count_retry(self, "reconciliation")
+    report = reconciliation.payments_reconcile()
+    return report.applied + sum(report.reported.values())
