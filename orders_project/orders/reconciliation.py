@@ -116,6 +116,8 @@ def _compare(payments: list[PaymentSnapshot], report: RunReport) -> None:
             _report_unknown_order(payment, report)
             continue
         if payment.amount != order.price:
+            # Not this order's payment to apply either: Payments refuses the order's own
+            # charge (payment_conflict), and the order waits for a person.
             _report(
                 order,
                 payment,
@@ -123,7 +125,7 @@ def _compare(payments: list[PaymentSnapshot], report: RunReport) -> None:
                 f"Payments has {payment.amount}, the order {order.price}",
                 report,
             )
-        if order.state == OrderState.CREATED:
+        elif order.state == OrderState.CREATED:
             decisions.append(
                 PaymentResult(payment.order_number, payment.status, payment.transaction_id)
             )

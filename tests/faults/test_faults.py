@@ -15,8 +15,11 @@ from fault_probes import (
     pay_first,
     payments_batches,
     payments_log_size,
+    reconciliation_detail,
+    refund_at_payments,
     wait_answered,
     wait_decided,
+    wait_event,
     wake_ups_held,
 )
 from fault_stack import SETTINGS
@@ -31,6 +34,16 @@ HOLD_AFTER_BATCH_SECONDS = 30
 HOLD_MORE_SECONDS = 2
 HELD_SECONDS = 2
 REFUSALS = "orders_payment_refusals_total"
+MISMATCHES = "orders_reconciliation_mismatches_total"
+# Reconciliation runs every second on the payments decided a second ago (fault_stack.SETTINGS):
+# a mismatch is reported, a lost decision applied, within a few seconds.
+RECONCILED_WITHIN_SECONDS = 15
+# Scenario 10's claims last this long, so that only reconciliation can decide those orders in
+# time: the re-drive would charge them again only after the claim expired.
+LONG_CLAIM_SECONDS = 90
+# The worker that holds Payments' answers does not reconcile them meanwhile (a decision of a
+# minute ago and more only), or it would close the window it holds open.
+HOLDING_WORKER = {"ORDERS_RECONCILIATION_SETTLE_SECONDS": "60"}
 
 
 def describe(counts: Counter) -> str:
@@ -163,11 +176,13 @@ def test_faults_charge_tasks_delivered_twice_charge_once(system, scenario):
 def test_faults_worker_killed_after_batch_answered_charges_nothing_twice(system, scenario):
     sc = scenario("7 worker SIGKILLed, batch answered")
     # The test-only worker holds each answer of Payments before Orders applies it: killed then,
-    # the orders stay claimed (created) with their payments stored; after the claim expires the
-    # charger sends them again and Payments answers with the payments it stored (replayed).
+    # the orders stay claimed (created) with their payments stored. The next worker's
+    # reconciliation applies the decisions it reads from Payments, or, once the claim expired,
+    # the charger sends them again and Payments answers with the payments it stored (replayed).
+    # The holding worker's own reconciliation leaves them alone, so the window stays open.
     system.redis().delete(ANSWERED_KEY)
     system.processes.stop("worker")
-    system.start_worker(hold_after_batch=HOLD_AFTER_BATCH_SECONDS)
+    system.start_worker(hold_after_batch=HOLD_AFTER_BATCH_SECONDS, settings=HOLDING_WORKER)
     with OrderLoad(system.orders_url) as load:
         # Once one answer is held, a burst fills the worker's other threads with answered
         # batches too; all are killed well before the first claim expires.
@@ -240,4 +255,90 @@ def test_faults_batch_with_item_errors_decides_the_rest(system, scenario):
     assert not alone, f"refused orders in no batch with decided ones: {alone}"
     assert not held_up, f"held up by the refusals: {held_up}"
     assert refusals == len(sc.refused), f"{refusals} refusals counted, {len(sc.refused)} made"
+    sc.assert_clean()
+
+
+def charged_order(system) -> str | None:
+    """A settled order with nothing wrong, charged once and not cancelled, from earlier."""
+    snap = system.databases.snapshot()
+    for number in clean_orders(snap, system.allowed):
+        statuses = [p.status for p in snap.payments.get(number, [])]
+        if snap.orders[number].state in ("confirmed", "delivered") and statuses == ["confirmed"]:
+            return number
+    return None
+
+
+def test_faults_refund_made_at_payments_is_reported(system, scenario):
+    if (victim := charged_order(system)) is None:  # run alone: make some orders first
+        with OrderLoad(system.orders_url) as warm_up:
+            time.sleep(3)
+        wait_decided(system, warm_up.created, timeout=30)
+        victim = charged_order(system)
+    assert victim, "no order charged and not cancelled to refund"
+    # The victim is an order of before the scenario: out of its scope, judged below instead.
+    sc = scenario("9 a charge refunded at Payments directly")
+    state = system.databases.snapshot().orders[victim].state
+    counted = orders_counter(system, MISMATCHES, kind="refunded_not_cancelled")
+    shown = reconciliation_detail(system)["mismatches"]["refunded_not_cancelled"]
+    with OrderLoad(system.orders_url) as load:
+        time.sleep(WARM_UP_SECONDS)
+        assert refund_at_payments(system, victim) == 200
+        reported_after = wait_event(
+            system, victim, "refunded_not_cancelled", timeout=RECONCILED_WITHIN_SECONDS
+        )
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    snap = system.databases.snapshot()
+    events = [e.kind for e in snap.events.get(snap.orders[victim].id, [])]
+    sc.note(
+        f"{state} order {victim} refunded at Payments: reported after "
+        f"{reported_after if reported_after is None else round(reported_after, 1)} s, "
+        f"events {events}"
+    )
+    assert reported_after is not None, f"not reported within {RECONCILED_WITHIN_SECONDS} s"
+    assert events == ["refunded_not_cancelled"], events  # once, however many runs saw it
+    assert snap.orders[victim].state == state  # reported for a person, not repaired
+    assert orders_counter(system, MISMATCHES, kind="refunded_not_cancelled") == counted + 1
+    detail = reconciliation_detail(system)
+    assert detail["mismatches"]["refunded_not_cancelled"] == shown + 1, detail
+    sc.assert_clean()
+
+
+def test_faults_result_lost_after_payments_decided_is_applied_by_reconciliation(system, scenario):
+    sc = scenario("10 worker SIGKILLed, batch answered, claim long")
+    # As scenario 7, but the killed worker's claims last LONG_CLAIM_SECONDS: the orders it took
+    # stay created with their payments decided at Payments, and the re-drive leaves them alone
+    # until then. Reconciliation reads the decisions from Payments and applies them.
+    system.redis().delete(ANSWERED_KEY)
+    system.processes.stop("worker")
+    system.start_worker(
+        hold_after_batch=HOLD_AFTER_BATCH_SECONDS,
+        settings={**HOLDING_WORKER, "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": str(LONG_CLAIM_SECONDS)},
+    )
+    with OrderLoad(system.orders_url) as load:
+        answered = wait_answered(system, timeout=30)
+        system.processes.kill("worker")
+        applied_before = orders_counter(system, MISMATCHES, kind="decision_not_applied")
+        log_at = payments_log_size(system)
+        snap = system.databases.snapshot()
+        window = [n for n in answered if snap.orders[n].state == "created" and snap.payments[n]]
+        system.redis().delete(ANSWERED_KEY)
+        system.start_worker()
+        restarted = time.monotonic()
+        still_created = wait_decided(system, window, timeout=RECONCILED_WITHIN_SECONDS)
+        decided_after = time.monotonic() - restarted
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    applied = orders_counter(system, MISMATCHES, kind="decision_not_applied") - applied_before
+    sc.note(
+        f"killed with {len(window)} answered orders created in Orders and decided in Payments; "
+        f"decided {decided_after:.1f} s after the restart (claims for {LONG_CLAIM_SECONDS} s); "
+        f"{MISMATCHES}{{kind=decision_not_applied}} +{applied:g}; "
+        f"Payments since: {describe(payments_batches(system, since=log_at)) or 'nothing'}"
+    )
+    assert window, "Payments answered no batch: the window never opened"
+    assert not still_created, f"not applied within {RECONCILED_WITHIN_SECONDS} s: {still_created}"
+    assert applied >= len(window), f"reconciliation applied {applied:g} of {len(window)}"
     sc.assert_clean()

@@ -281,6 +281,18 @@ def test_reconcile_reports_an_amount_that_differs(http, list_url, make_order, sc
     )
 
 
+def test_reconcile_applies_no_decision_about_another_amount(http, list_url, make_order):
+    """Paid at Payments with another price (not by Orders): the order's own charge is refused
+    there (payment_conflict), so it waits, reported, instead of taking that decision."""
+    order = make_order(price=Decimal("12.50"))
+    serve(http, list_url, [payment(order, price="13.50")])
+
+    assert reconcile() == 1
+
+    assert state_of(order) == OrderState.CREATED
+    assert len(events_of(order, OrderEventKind.AMOUNT_DIFFERS)) == 1
+
+
 def test_reconcile_reports_a_decline_of_a_confirmed_order(http, list_url, make_order):
     order = make_order(OrderState.CONFIRMED)
     serve(http, list_url, [payment(order, "declined")])
