@@ -493,3 +493,18 @@ def test_health_ready_shows_what_reconciliation_found(api_client, http, list_url
         "status_differs": 0,
         "unknown_order": 1,
     }
+
+
+@pytest.mark.usefixtures("fast_password_hashing")
+def test_admin_lists_unknown_order_payments_read_only(admin_client, http, list_url):
+    serve(http, list_url, [payment("xx222222", price="4.00")])
+    reconcile()
+    unknown = UnknownOrderPayment.objects.get()
+
+    listed = admin_client.get("/admin/orders/unknownorderpayment/")
+    added = admin_client.get("/admin/orders/unknownorderpayment/add/")
+    viewed = admin_client.get(f"/admin/orders/unknownorderpayment/{unknown.pk}/change/")
+
+    assert listed.status_code == 200 and "xx222222" in listed.content.decode()
+    assert added.status_code == 403
+    assert viewed.status_code == 200 and 'name="order_number"' not in viewed.content.decode()
