@@ -1,5 +1,5 @@
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
@@ -97,8 +97,10 @@ def parse_rfc_3339(value: str) -> datetime | None:
         # Python keeps microseconds; a finer fraction is cut, never rounded up past `since`.
         value = value[: match.start("fraction") + 7] + value[match.end("fraction") :]
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:  # a date or time that does not exist: 2026-02-30, 25:00:00
+        # In UTC, as the database compares it: a time at the edge of the calendar
+        # (0001-01-01T00:00:00+01:00) has no UTC equivalent and is refused here, not there.
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):  # a date or time that does not exist: 2026-02-30
         return None
 
 

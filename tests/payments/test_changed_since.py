@@ -78,6 +78,7 @@ def test_changed_since_sees_a_payment_refunded_while_paging_again(auth_client, m
     ("value", "moment"),
     [
         ("2026-12-03T12:00:00Z", T0),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
         ("2026-12-03t12:00:00z", T0),
         ("2026-12-03T13:00:00+01:00", T0),
         ("2026-12-03T12:00:00.5Z", T0 + timedelta(microseconds=500000)),
@@ -101,6 +102,9 @@ def test_parse_rfc_3339_reads_each_spelling(value, moment):
         "2026-12-03T12:00Z",  # no seconds
         "2026-02-30T12:00:00Z",  # no such day
         "2026-12-03T25:00:00Z",
+        # No UTC time: beyond the calendar either way once the offset is applied.
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
         "\uff12\uff10\uff12\uff16-12-03T12:00:00Z",  # full-width digits
         "2026-12-03T12:00:00Z\x00",
         "1" * 5000,
