@@ -12,19 +12,23 @@ COMPOSE_BIN = $(shell $(PY) -c 'import compose, os; print(os.path.join(os.path.d
 PYTEST_ORDERS := cd orders_project && DJANGO_SETTINGS_MODULE=config.settings ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/orders
 PYTEST_PAYMENTS := cd payments_project && DJANGO_SETTINGS_MODULE=config.settings ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/payments
 PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
+# The chassis' own suite, once, on a Django project with no service in it (servicekit/tests/).
+PYTEST_SERVICEKIT := cd servicekit/tests && DJANGO_SETTINGS_MODULE=settings ../../$(PY) -m pytest -c ../../pyproject.toml --rootdir ../.. .
 
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# The chassis (servicekit/) is installed editable, without dependencies: requirements.txt pins them.
+$(VENV)/.installed: requirements.txt servicekit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e ./servicekit
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed ## create .venv and install the pinned requirements
+install: $(VENV)/.installed ## create .venv and install the pinned requirements and servicekit/
 
 .PHONY: run
 run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it)
@@ -51,13 +55,15 @@ export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model
   user.set_password(os.environ["ADMIN_PASSWORD"]); user.save(); print("admin user ready")
 
 .PHONY: test
-test: install ## the whole suite: Orders, Payments, then end to end
+test: install ## the whole suite: the chassis, Orders, Payments, then end to end
+	$(PYTEST_SERVICEKIT)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 	$(PYTEST_E2E)
 
 .PHONY: test-unit
-test-unit: install ## Orders and Payments suites only (no processes started)
+test-unit: install ## the chassis, Orders and Payments suites only (no processes started)
+	$(PYTEST_SERVICEKIT)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 

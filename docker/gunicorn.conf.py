@@ -27,13 +27,13 @@ errorlog = "-"
 control_socket_disable = True
 
 # Gunicorn's own lines (boot, worker timeouts, the access log) in the services' JSON when
-# LOG_FORMAT is json, as settings.LOGGING does for the application's (config/logging.py, found
+# LOG_FORMAT is json, as settings.LOGGING does for the application's (servicekit/logging.py, found
 # from the project directory gunicorn runs in).
 _local = os.environ.get("DJANGO_ENV", "local") == "local"
 if os.environ.get("LOG_FORMAT", "text" if _local else "json") == "json":
     _service = os.environ.get("OTEL_SERVICE_NAME") or os.path.basename(os.getcwd()).split("_")[0]
     logconfig_dict = {
-        "formatters": {"json": {"()": "config.logging.JsonFormatter", "service": _service}},
+        "formatters": {"json": {"()": "servicekit.logging.JsonFormatter", "service": _service}},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "json"},
         },

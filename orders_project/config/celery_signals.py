@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import Counter, multiprocess, start_http_server
 
-from config.request_id import request_id, valid_or_new
-from config.tracing import flush_tracing, service_name, setup_tracing
+from servicekit.request_id import request_id, valid_or_new
+from servicekit.tracing import flush_tracing, service_name, setup_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def serve_metrics(**kwargs):
     port = settings.WORKER_METRICS_PORT
     if not port:
         return
-    from config.metrics import scrape_registry
+    from servicekit.metrics import scrape_registry
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         logger.warning(

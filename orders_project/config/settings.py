@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
-from config.tracing import service_name
+from servicekit import settings as base
+from servicekit.env import env_bool, env_database, env_list, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ORDERS_VAR_DIR", str(BASE_DIR / "var")))
@@ -16,46 +15,18 @@ IS_LOCAL = DJANGO_ENV == "local"
 SECRET_KEY = env_secret(
     "ORDERS_SECRET_KEY", local_default="local-only-orders-secret-key", is_local=IS_LOCAL
 )
-# Off by default even locally: every error stays a JSON body, never a debug page.
-DEBUG = env_bool("DJANGO_DEBUG", False)
-if DEBUG and not IS_LOCAL:
-    # Debug pages show tracebacks and settings to whoever gets one: never outside a local run.
-    raise ImproperlyConfigured("DJANGO_DEBUG can only be on when DJANGO_ENV is 'local'")
+DEBUG = base.debug(is_local=IS_LOCAL)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "drf_spectacular",
-    # Swagger UI's JS and CSS, served with the static files: /docs needs no CDN.
-    "drf_spectacular_sidecar",
+    *base.PLATFORM_APPS,
     "django_celery_beat",
     "orders",
 ]
 
-MIDDLEWARE = [
-    # Outermost: every log line of the request carries its id, every answer is counted and timed.
-    "config.request_id.RequestIdMiddleware",
-    "config.metrics.MetricsMiddleware",
-    "config.middleware.BodySizeLimitMiddleware",
-    # The four from config.browser_middleware serve only the admin and pass by on API_PATHS. The
-    # others run on every path: the security headers (nosniff and X-Frame-Options matter to a
-    # JSON answer too), static files (a dictionary lookup), the allowed-hosts check.
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.browser_middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "config.browser_middleware.CsrfViewMiddleware",
-    "config.browser_middleware.AuthenticationMiddleware",
-    "config.browser_middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+# Request id, metrics, the body limit, then Django's (the browser's four skip API_PATHS).
+MIDDLEWARE = base.MIDDLEWARE
 # The JSON API: these paths and everything under them. Any other path (the admin, /static/,
 # /docs, an unknown one) runs the whole of MIDDLEWARE.
 API_PATHS = ["/order", "/health", "/schema"]
@@ -65,19 +36,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 # The API answers with and without a trailing slash; no redirects that would drop a POST body.
 APPEND_SLASH = False
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
+TEMPLATES = base.TEMPLATES
 
 DATABASES = {"default": env_database("ORDERS_DATABASE_URL", sqlite_path=VAR_DIR / "orders.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -86,48 +45,39 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_TZ = True
 # Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
-FORMAT_MODULE_PATH = ["orders.formats"]
+FORMAT_MODULE_PATH = ["servicekit.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Fractions as Decimal, no NaN/Infinity, at most 32 levels of nesting (config/parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.ApiJSONParser"],
-    # The public order API has no user accounts (as in the brief); the admin has its own login.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "COERCE_DECIMAL_TO_STRING": True,
-    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
-}
-# A body over this is refused with a 413 before it is read (config/middleware.py); Django's own
+REST_FRAMEWORK = base.REST_FRAMEWORK
+# A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
 # cap on request.body, for a body that came without a Content-Length, is the same number.
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-# The OpenAPI schema at /schema and Swagger UI at /docs (config/openapi.py, docs/openapi/).
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Orders API",
-    "DESCRIPTION": (
+# GET /health/ready (servicekit/health.py): each check a function answering True or False; the
+# details are information only, never a reason to answer 503.
+HEALTH_CHECKS = {
+    "database": "servicekit.health.database_ok",
+    "broker": "orders.health.broker_ok",
+}
+HEALTH_DETAILS = {
+    "stuck": "orders.health.StuckSerializer",
+    "reconciliation": "orders.health.ReconciliationSerializer",
+}
+
+# The OpenAPI schema at /schema and Swagger UI at /docs (servicekit/openapi.py, docs/openapi/).
+SPECTACULAR_SETTINGS = base.spectacular_settings(
+    title="Orders API",
+    description=(
         "Takes orders and tracks their state: created, confirmed, delivered or cancelled. "
         "Every route also answers with a trailing slash."
     ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # A CharField that refuses "" says so in the schema (minLength: 1).
-    "ENFORCE_NON_BLANK_FIELDS": True,
-    "PREPROCESSING_HOOKS": ["config.openapi.canonical_paths"],
-    "ENUM_NAME_OVERRIDES": {
+    enum_overrides={
         "OrderStateEnum": "orders.models.OrderState",
         "OrderEventKindEnum": "orders.models.OrderEventKind",
     },
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-}
+)
 
 # --- the order flow -------------------------------------------------------------------------
 PAYMENTS_URL = env_str("PAYMENTS_URL", "http://127.0.0.1:3000").rstrip("/")
@@ -188,7 +138,8 @@ ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS = env_number(
 ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS = env_number(
     "ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS", 3600, minimum=1
 )
-ORDERS_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
+# The default page of the lists (servicekit/pagination.py).
+API_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -267,36 +218,18 @@ CELERY_TASK_ROUTES = {
     entry["task"]: {"queue": SWEEPS_QUEUE} for entry in CELERY_BEAT_SCHEDULE.values()
 }
 
-# One JSON object a line outside local runs, text locally; both with the request id (config/
-# logging.py). The worker and beat log the same way (config/celery_signals.py).
-LOG_FORMAT = env_str("LOG_FORMAT", "text" if IS_LOCAL else "json")
-if LOG_FORMAT not in {"json", "text"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
-    "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {
-            "()": "config.logging.JsonFormatter",
-            "service": service_name("orders"),
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # A line per task run, and per beat tick every second, would drown the order events.
-    "loggers": {
+# One JSON object a line outside local runs, text locally; both with the request id
+# (servicekit/settings.py). The worker and beat log the same way (config/celery_signals.py).
+LOG_FORMAT = base.log_format(is_local=IS_LOCAL)
+# A line per task run, and per beat tick every second, would drown the order events.
+LOGGING = base.logging_config(
+    service="orders",
+    log_format=LOG_FORMAT,
+    loggers={
         name: {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")}
         for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
     },
-}
+)
 
 if not IS_LOCAL:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

@@ -2,7 +2,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from config.tracing import setup_tracing
+from servicekit.tracing import setup_tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Before the handler loads the middleware; gunicorn imports this module in each worker, after

@@ -9,11 +9,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from orders import idempotency, selectors, services
-from orders.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
 from orders.models import Order, OrderEventKind, OrderState
-from orders.pagination import NewestFirstPagination
+from servicekit.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
+from servicekit.openapi import BODY_ERRORS, ORDER_NUMBER, error
+from servicekit.pagination import NewestFirstPagination
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 IDEMPOTENCY_KEY = "Idempotency-Key"

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from django.conf import settings
 
-from config.request_id import HEADER as REQUEST_ID_HEADER
-from config.request_id import request_id
 from orders.exceptions import NothingToRefund, PaymentRejected, PaymentsUnavailable
 from orders.metrics import PAYMENTS_CALL_SECONDS
+from servicekit.request_id import HEADER as REQUEST_ID_HEADER
+from servicekit.request_id import request_id
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The business metrics of Orders; the request metrics are config/metrics.py's.
+"""The business metrics of Orders; the request metrics are servicekit/metrics.py's.
 
 Counters and histograms are written where things happen (the worker, in multiprocess mode);
 the order counts are read from the database when /metrics is scraped, by OrdersCollector.

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_database, env_list, env_number, env_secret, env_str
-from config.tracing import service_name
+from servicekit import settings as base
+from servicekit.env import env_bool, env_database, env_list, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAYMENTS_VAR_DIR", str(BASE_DIR / "var")))
@@ -16,45 +16,17 @@ IS_LOCAL = DJANGO_ENV == "local"
 SECRET_KEY = env_secret(
     "PAYMENTS_SECRET_KEY", local_default="local-only-payments-secret-key", is_local=IS_LOCAL
 )
-# Off by default even locally: every error stays a JSON body, never a debug page.
-DEBUG = env_bool("DJANGO_DEBUG", False)
-if DEBUG and not IS_LOCAL:
-    # Debug pages show tracebacks and settings to whoever gets one: never outside a local run.
-    raise ImproperlyConfigured("DJANGO_DEBUG can only be on when DJANGO_ENV is 'local'")
+DEBUG = base.debug(is_local=IS_LOCAL)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "drf_spectacular",
-    # Swagger UI's JS and CSS, served with the static files: /docs needs no CDN.
-    "drf_spectacular_sidecar",
+    *base.PLATFORM_APPS,
     "payments",
 ]
 
-MIDDLEWARE = [
-    # Outermost: every log line of the request carries its id, every answer is counted and timed.
-    "config.request_id.RequestIdMiddleware",
-    "config.metrics.MetricsMiddleware",
-    "config.middleware.BodySizeLimitMiddleware",
-    # The four from config.browser_middleware serve only the admin and pass by on API_PATHS. The
-    # others run on every path: the security headers (nosniff and X-Frame-Options matter to a
-    # JSON answer too), static files (a dictionary lookup), the allowed-hosts check.
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.browser_middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "config.browser_middleware.CsrfViewMiddleware",
-    "config.browser_middleware.AuthenticationMiddleware",
-    "config.browser_middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+# Request id, metrics, the body limit, then Django's (the browser's four skip API_PATHS).
+MIDDLEWARE = base.MIDDLEWARE
 # The JSON API: these paths and everything under them. Any other path (the admin, /static/,
 # /docs, an unknown one) runs the whole of MIDDLEWARE.
 API_PATHS = ["/payment", "/health", "/schema"]
@@ -64,19 +36,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 # The API answers with and without a trailing slash; no redirects that would drop a POST body.
 APPEND_SLASH = False
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
+TEMPLATES = base.TEMPLATES
 
 DATABASES = {
     "default": env_database("PAYMENTS_DATABASE_URL", sqlite_path=VAR_DIR / "payments.sqlite3")
@@ -87,45 +47,29 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_TZ = True
 # Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
-FORMAT_MODULE_PATH = ["payments.formats"]
+FORMAT_MODULE_PATH = ["servicekit.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Fractions as Decimal, no NaN/Infinity, at most 32 levels of nesting (config/parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.ApiJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "COERCE_DECIMAL_TO_STRING": True,
-    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
-}
-# A body over this is refused with a 413 before it is read (config/middleware.py); Django's own
+REST_FRAMEWORK = base.REST_FRAMEWORK
+# A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
 # cap on request.body, for a body that came without a Content-Length, is the same number. The one
 # exception, POST /payment/batch, has its own limit: PAYMENTS_BATCH_MAX_BODY_BYTES below.
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-# The OpenAPI schema at /schema and Swagger UI at /docs (config/openapi.py, docs/openapi/).
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Payments API",
-    "DESCRIPTION": (
+# GET /health/ready (servicekit/health.py): each check a function answering True or False.
+HEALTH_CHECKS = {"database": "servicekit.health.database_ok"}
+
+# The OpenAPI schema at /schema and Swagger UI at /docs (servicekit/openapi.py, docs/openapi/).
+SPECTACULAR_SETTINGS = base.spectacular_settings(
+    title="Payments API",
+    description=(
         "Processes the payment of an order, once per order number (the processor is mocked). "
         "Every route also answers with a trailing slash."
     ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # A CharField that refuses "" says so in the schema (minLength: 1).
-    "ENFORCE_NON_BLANK_FIELDS": True,
-    "PREPROCESSING_HOOKS": ["config.openapi.canonical_paths"],
-    "ENUM_NAME_OVERRIDES": {"PaymentStatusEnum": "payments.models.PaymentStatus"},
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-}
+    enum_overrides={"PaymentStatusEnum": "payments.models.PaymentStatus"},
+)
 
 # --- payment processing (mocked) ------------------------------------------------------------
 # The mocked auth detail Orders sends as "Authorization: Bearer <token>".
@@ -135,7 +79,8 @@ PAYMENTS_API_TOKEN = env_secret(
 PAYMENTS_CONFIRM_PROBABILITY = env_number(
     "PAYMENTS_CONFIRM_PROBABILITY", 0.5, kind=float, minimum=0, maximum=1
 )
-PAYMENTS_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
+# The default page of the lists (servicekit/pagination.py).
+API_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
 
 # --- payment methods (payments/providers/) --------------------------------------------------
 # Method name -> {"class": provider class path, "options": {...}, "description": "..."}: the
@@ -178,37 +123,16 @@ PAYMENTS_BATCH_MAX_ITEMS = env_number("PAYMENTS_BATCH_MAX_ITEMS", 500, minimum=1
 # The body limit of POST /payment/batch alone; every other route keeps API_MAX_BODY_BYTES, and
 # Django's DATA_UPLOAD_MAX_MEMORY_SIZE stays at it too (the admin's forms, request.body). 500
 # payments with the longest name and address, escaped as \uXXXX, are ~2.2 MB: 64 KiB would cap
-# such a batch at 15. config/middleware.py asks the route for its limit, and the route's parser
+# such a batch at 15. servicekit/middleware.py asks the route for its limit, and the route's parser
 # (payments/parsers.py) enforces it while reading, without request.body.
 PAYMENTS_BATCH_MAX_BODY_BYTES = env_number(
     "PAYMENTS_BATCH_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1
 )
 
-# One JSON object a line outside local runs, text locally; both with the request id (config/
-# logging.py).
-LOG_FORMAT = env_str("LOG_FORMAT", "text" if IS_LOCAL else "json")
-if LOG_FORMAT not in {"json", "text"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
-    "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {
-            "()": "config.logging.JsonFormatter",
-            "service": service_name("payments"),
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# One JSON object a line outside local runs, text locally; both with the request id
+# (servicekit/settings.py).
+LOG_FORMAT = base.log_format(is_local=IS_LOCAL)
+LOGGING = base.logging_config(service="payments", log_format=LOG_FORMAT)
 
 if not IS_LOCAL:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

@@ -1,19 +1,9 @@
-from django.contrib import admin
-from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
 
-from config import health
+from servicekit.urls import platform_urlpatterns
 
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    re_path(r"^health/live/?$", health.live, name="health-live"),
-    re_path(r"^health/ready/?$", health.ready, name="health-ready"),
-    # YAML, or JSON for "Accept: application/json" or ?format=json.
-    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("", include("payments.urls")),
-]
+urlpatterns = [*platform_urlpatterns, path("", include("payments.urls"))]
 
-handler400 = "config.errors.bad_request_view"
-handler404 = "config.errors.not_found_view"
-handler500 = "config.errors.server_error_view"
+handler400 = "servicekit.errors.bad_request_view"
+handler404 = "servicekit.errors.not_found_view"
+handler500 = "servicekit.errors.server_error_view"

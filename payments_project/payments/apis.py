@@ -12,13 +12,14 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from payments import selectors, services
 from payments.auth import ServiceTokenAuthentication
-from payments.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
 from payments.models import Payment
-from payments.pagination import NewestFirstPagination, OldestChangedFirstPagination
+from payments.pagination import OldestChangedFirstPagination
 from payments.providers import DEFAULT_METHOD, registry
+from servicekit.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
+from servicekit.openapi import BODY_ERRORS, ORDER_NUMBER, error
+from servicekit.pagination import NewestFirstPagination
 
 ORDER_NUMBER_FORMAT = RegexValidator(r"^[a-z0-9]{8}$", "8 lowercase letters or digits.")
 UNAUTHORIZED = error("`not_authenticated` or `authentication_failed`: no or a wrong token.")

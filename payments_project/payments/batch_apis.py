@@ -10,8 +10,6 @@ from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import error_body
-from config.openapi import BODY_ERRORS, ErrorSerializer, error
 from payments import services
 from payments.apis import (
     UNAUTHORIZED,
@@ -22,6 +20,8 @@ from payments.apis import (
 from payments.auth import ServiceTokenAuthentication
 from payments.exceptions import PaymentBatchTooLarge
 from payments.parsers import LargeBodyJSONParser
+from servicekit.errors import error_body
+from servicekit.openapi import BODY_ERRORS, ErrorSerializer, error
 
 
 # Schema only, like PaymentOutputSerializer: PaymentBatchApi writes its answer out.

@@ -1,4 +1,4 @@
-"""The business metrics of Payments; the request metrics are config/metrics.py's."""
+"""The business metrics of Payments; the request metrics are servicekit/metrics.py's."""
 
 from prometheus_client import Counter
 

@@ -1,38 +1,10 @@
+"""The list of payments changed since a moment: what a reconciler reads (Orders' one)."""
+
 from datetime import datetime
 
-from django.conf import settings
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound
 
-
-class NewestFirstPagination(CursorPagination):
-    """Keyset pagination on the primary key: no COUNT(*), same cost on every page."""
-
-    ordering = "-id"
-    page_size = settings.PAYMENTS_PAGE_SIZE
-    page_size_query_param = "pageSize"
-    max_page_size = 500
-    cursor_query_description = "Where the page starts: the cursor in `next` or `previous`."
-    page_size_query_description = "Results per page; a larger number is capped at 500."
-
-    def get_page_size(self, request) -> int:
-        # DRF ignores a malformed pageSize and answers the default page size; a 400 tells the
-        # client that its number was not read.
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        if not (raw.isascii() and raw.isdigit()) or not raw.strip("0"):
-            message = f"A whole number from 1 (at most {self.max_page_size} are returned)."
-            raise ValidationError({self.page_size_query_param: [message]})
-        # len() first: int() refuses a string of more than 4300 digits.
-        return self.max_page_size if len(raw) > 6 else min(int(raw), self.max_page_size)
-
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"]["minimum"] = 1
-        return parameters
+from servicekit.pagination import NewestFirstPagination
 
 
 class OldestChangedFirstPagination(NewestFirstPagination):

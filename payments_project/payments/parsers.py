@@ -12,8 +12,8 @@ import io
 
 from rest_framework.parsers import BaseParser
 
-from config.errors import RequestTooLarge, too_large_message
-from config.parsers import ApiJSONParser
+from servicekit.errors import RequestTooLarge, too_large_message
+from servicekit.parsers import ApiJSONParser
 
 
 class LargeBodyJSONParser(BaseParser):
@@ -21,7 +21,7 @@ class LargeBodyJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = parser_context["view"].max_body_bytes()
-        # config/middleware.py refused a Content-Length over the limit already; this also holds
+        # servicekit/middleware.py refused a Content-Length over the limit already; this also holds
         # for a body whose Content-Length understated it.
         body = stream.read(limit + 1)
         if len(body) > limit:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import redis
 import responses
+from common.service import Service
 from django.conf import settings
 from helpers import Scrape
 from rest_framework.test import APIClient
@@ -83,6 +84,43 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session")
+def service() -> Service:
+    """Orders as the shared tests (tests/common/) see it."""
+    return Service(
+        name="orders",
+        model=Order,
+        create_path="/order",
+        api_paths=(
+            "/order",
+            "/order/{orderNumber}",
+            "/order/status/{orderNumber}",
+            "/order/cancel/{orderNumber}",
+        ),
+        valid_body={"name": "Ada Lovelace", "address": "12 Analytical Row", "price": "12.50"},
+        required_fields=("name", "address", "price"),
+        price_attribute="price",
+    )
+
+
+@pytest.fixture
+def write_client(api_client) -> APIClient:
+    """The order API has no credentials: anyone may create."""
+    return api_client
+
+
+@pytest.fixture
+def read_client(api_client) -> APIClient:
+    """Nor does reading it."""
+    return api_client
+
+
+@pytest.fixture
+def read_headers() -> dict:
+    """What a raw WSGI call sends to read the list: nothing."""
+    return {}
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
@@ -109,3 +147,9 @@ def make_order():
         return order
 
     return make
+
+
+@pytest.fixture
+def make_one(make_order):
+    """The shared tests' way to store one row (common/openapi.py)."""
+    return make_order

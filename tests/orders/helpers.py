@@ -72,30 +72,6 @@ def charge() -> int:
     return charge_waiting_orders.delay().get()
 
 
-def assert_error_shape(body: dict) -> None:
-    """The one error shape: {"code", "message", "errors": {field: [message, ...]}}."""
-    assert set(body) == {"code", "message", "errors"}, body
-    assert isinstance(body["code"], str)
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    assert isinstance(body["errors"], dict)
-    for field, messages in body["errors"].items():
-        assert isinstance(messages, list), field
-        assert messages, field
-        assert all(isinstance(message, str) for message in messages), field
-
-
-def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
-    """A JSON error answer in the one shape, with this status, code and these field errors."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert_error_shape(body)
-    assert body["code"] == code
-    assert set(body["errors"]) == set(fields)
-    return body
-
-
 def assert_legal_history(order: Order) -> None:
     """The history is the path of states: it starts at `created`, each row starts where the
     previous one ended, and each move is allowed (facts that change no state are events)."""

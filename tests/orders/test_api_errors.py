@@ -1,7 +1,7 @@
 """Every way POST /order can be refused, and the one JSON error shape each refusal uses."""
 
 import pytest
-from helpers import assert_error
+from common.errors import assert_error
 
 from orders.models import Order
 
@@ -80,6 +80,15 @@ def test_order_create_api_refuses_a_price_with_too_many_digits(api_client):
 @pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
 def test_order_create_api_refuses_a_value_that_is_too_long(api_client, field, limit):
     response = api_client.post("/order", {**VALID, field: "x" * (limit + 1)}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=(field,))["errors"]
+    assert str(limit) in errors[field][0]
+
+
+@pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
+def test_order_create_api_counts_the_length_before_trimming(api_client, field, limit):
+    # The schema's maxLength counts what was sent: a space more is too long, trimmed or not.
+    response = api_client.post("/order", {**VALID, field: " " + "x" * limit}, format="json")
 
     errors = assert_error(response, 400, "invalid", fields=(field,))["errors"]
     assert str(limit) in errors[field][0]

@@ -3,8 +3,9 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from common.errors import assert_error
 from django.conf import settings
-from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, assert_error, batch_echo, sent_numbers
+from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, batch_echo, sent_numbers
 
 from orders import refunds, services
 from orders.apis import OrderOutputSerializer, OrderStatusApi, order_representation

@@ -5,8 +5,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from common.errors import assert_error
 from django.utils import timezone
-from helpers import assert_error, batch_echo, batch_refuse_all, run_in_threads, sent_numbers
+from helpers import batch_echo, batch_refuse_all, run_in_threads, sent_numbers
 from rest_framework.test import APIClient
 
 from orders import idempotency, services

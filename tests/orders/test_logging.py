@@ -16,10 +16,10 @@ from django.conf import settings
 from helpers import batch_echo
 
 from config import celery_signals
-from config.logging import JsonFormatter, RequestIdFilter
-from config.request_id import request_id
 from orders.models import OrderState
 from orders.tasks import charge_waiting_orders
+from servicekit.logging import JsonFormatter, RequestIdFilter
+from servicekit.request_id import request_id
 
 pytestmark = pytest.mark.django_db
 

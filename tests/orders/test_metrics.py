@@ -182,7 +182,7 @@ import os, sys
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 import django
 django.setup()
-from config import metrics
+from servicekit import metrics
 if sys.argv[1] == "count":
     metrics.REQUESTS.labels("GET", "order-status", "2xx").inc(int(sys.argv[2]))
 else:

@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from config import tracing
 from orders.models import Order, OrderState
 from orders.tasks import charge_waiting_orders
+from servicekit import tracing
 
 # The state update must run on a connection opened after instrumenting: transactional tests,
 # whose connection can be closed and opened again.

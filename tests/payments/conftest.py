@@ -4,9 +4,11 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from common.service import Service
 from rest_framework.test import APIClient
 
 from payments import services
+from payments.models import Payment
 
 _numbers = itertools.count(1)
 
@@ -65,6 +67,48 @@ def auth_client(token):
     return client
 
 
+@pytest.fixture(scope="session")
+def service() -> Service:
+    """Payments as the shared tests (tests/common/) see it."""
+    return Service(
+        name="payments",
+        model=Payment,
+        create_path="/payment",
+        api_paths=(
+            "/payment",
+            "/payment/batch",
+            "/payment/methods",
+            "/payment/{orderNumber}/refund",
+        ),
+        valid_body={
+            "orderNumber": "abcd1234",
+            "name": "Ada Lovelace",
+            "address": "12 Row",
+            "price": "12.50",
+        },
+        required_fields=("orderNumber", "name", "address", "price"),
+        price_attribute="amount",
+    )
+
+
+@pytest.fixture
+def write_client(auth_client) -> APIClient:
+    """Payments' writes take the service token."""
+    return auth_client
+
+
+@pytest.fixture
+def read_client(auth_client) -> APIClient:
+    """So do its reads: payments carry personal data."""
+    return auth_client
+
+
+@pytest.fixture
+def read_headers(token) -> dict:
+    """What a raw WSGI call sends to read the list: the token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
 @pytest.fixture
 def make_payment(order_number):
     """Store a payment through the service, as the API would."""
@@ -80,3 +124,9 @@ def make_payment(order_number):
         return payment
 
     return make
+
+
+@pytest.fixture
+def make_one(make_payment):
+    """The shared tests' way to store one row (common/openapi.py)."""
+    return make_payment

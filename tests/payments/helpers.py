@@ -1,13 +1,10 @@
 """Helpers shared by the Payments test modules (fixtures live in conftest.py)."""
 
-import json
-import runpy
 import threading
 
+import common.errors
 from django.db import connection
 from rest_framework.test import APIClient
-
-import config.settings
 
 # The fields of a payment in every answer (PaymentOutputSerializer).
 PAYMENT_FIELDS = {
@@ -22,38 +19,6 @@ PAYMENT_FIELDS = {
     "updatedAt",
     "refundedAt",
 }
-
-
-def assert_error_shape(body: dict) -> None:
-    """The one error shape: {"code", "message", "errors": {field: [message, ...]}}."""
-    assert set(body) == {"code", "message", "errors"}, body
-    assert isinstance(body["code"], str), body
-    assert isinstance(body["message"], str), body
-    assert body["message"], body
-    assert isinstance(body["errors"], dict), body
-    for field, messages in body["errors"].items():
-        assert isinstance(messages, list), field
-        assert messages, field
-        assert all(isinstance(message, str) for message in messages), field
-
-
-def assert_error(response, status: int, code: str, fields: tuple[str, ...] = ()) -> dict:
-    """A JSON answer with `status`, in the one error shape, with `code` and `fields` named."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert_error_shape(body)
-    assert body["code"] == code
-    assert set(body["errors"]) == set(fields)
-    return body
-
-
-def raw_body(payload: dict, **raw_fields: str) -> str:
-    """The payload as JSON text, with each of raw_fields written as the literal text given."""
-    body = json.dumps({**payload, **dict.fromkeys(raw_fields, "__RAW__")})
-    for name, text in raw_fields.items():
-        body = body.replace(f'"{name}": "__RAW__"', f'"{name}": {text}', 1)
-    return body
 
 
 def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
@@ -85,10 +50,5 @@ def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
 
 
 def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
-    """Run the settings module afresh under `env`, leaving the loaded settings alone."""
-    monkeypatch.setenv("PAYMENTS_VAR_DIR", str(tmp_path))
-    for name in ("DJANGO_ENV", "DJANGO_DEBUG", "API_MAX_BODY_BYTES"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(config.settings.__file__)
+    """Payments' settings module run afresh under `env` (common/errors.py)."""
+    return common.errors.load_settings(monkeypatch, tmp_path, "PAYMENTS_VAR_DIR", **env)

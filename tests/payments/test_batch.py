@@ -7,10 +7,11 @@ import threading
 from decimal import Decimal
 
 import pytest
+from common.errors import assert_error, assert_error_shape, raw_body
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from helpers import PAYMENT_FIELDS, assert_error, assert_error_shape, load_settings, raw_body
+from helpers import PAYMENT_FIELDS, load_settings
 from prometheus_client import REGISTRY
 
 from payments import services

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from config.logging import JsonFormatter, RequestIdFilter
+from servicekit.logging import JsonFormatter, RequestIdFilter
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,9 @@ API's paymentMethod."""
 from decimal import Decimal
 
 import pytest
+from common.errors import assert_error
 from django.core.exceptions import ImproperlyConfigured
-from helpers import assert_error, load_settings
+from helpers import load_settings
 
 from payments import services
 from payments.models import Payment, PaymentStatus

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import raw_body
+from common.errors import raw_body
 
 from payments.models import Payment
 
@@ -137,6 +137,14 @@ def test_payment_post_rejects_a_blank_text_field(auth_client, payload, field):
 @pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
 def test_payment_post_rejects_a_too_long_text_field(auth_client, payload, field, limit):
     response = auth_client.post("/payment", {**payload, field: "x" * (limit + 1)}, format="json")
+
+    assert_invalid(response, field)
+
+
+@pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
+def test_payment_post_counts_the_length_before_trimming(auth_client, payload, field, limit):
+    # The schema's maxLength counts what was sent: a space more is too long, trimmed or not.
+    response = auth_client.post("/payment", {**payload, field: " " + "x" * limit}, format="json")
 
     assert_invalid(response, field)
 

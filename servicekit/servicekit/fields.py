@@ -1,0 +1,76 @@
+"""Serializer fields of the request bodies, strict about JSON types and described exactly in
+the OpenAPI schema."""
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+# What str.strip() removes, which DRF trims. Spelled out because "\s" differs between regex
+# engines: Python's counts \x1c-\x1f and \x85 as space, Unicode's White_Space (the schema's
+# validators) does not, and the schema must reject exactly what the server rejects.
+PYTHON_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+# A text field once trimmed: not blank, no NUL (PostgreSQL cannot store it). CharField refuses
+# both already; as a pattern, the schema says so too.
+VISIBLE_TEXT = RegexValidator(
+    rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$",
+    "Use at least one visible character and no NUL.",
+)
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes a JSON string only: DRF's also turns 12 or 1.5 into "12", "1.5".
+    Its length is checked before the trim too: the schema's maxLength counts what the client
+    sent, and " " + 500 characters must be refused by both, not trimmed to 500 and taken."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+            {
+                "type": "string",
+                "pattern": rf"^[{PYTHON_WHITESPACE}]*\+?(\d{{1,10}}(\.\d{{0,2}})?|\.\d{{1,2}})"
+                rf"[{PYTHON_WHITESPACE}]*$",
+            },
+        ],
+        "description": "At least 0, at most two decimals: a JSON number or a decimal string.",
+        "example": "12.50",
+    }
+)
+class PriceField(serializers.DecimalField):
+    """A request's price, read exactly from a JSON number or a string (servicekit/parsers.py).
+    The pattern is what DecimalField(max_digits=12, decimal_places=2, min_value=0) takes."""
+
+
+class PaymentMethodField(serializers.ChoiceField):
+    """A payment method's name, one of those this deployment enables. The schema lists them as
+    an enum, so a client or a fuzzer that follows it never sends a name that is refused; the
+    check reads them again at each call, as a serializer built once may outlive a settings change
+    (a test's override)."""
+
+    def __init__(self, *, enabled, **kwargs):
+        self._enabled = enabled  # a callable returning the enabled names
+        super().__init__(choices=[], **kwargs)
+
+    def bind(self, field_name, parent):
+        super().bind(field_name, parent)
+        self.choices = list(self._enabled())  # the schema's enum
+
+    def to_internal_value(self, data):
+        names = list(self._enabled())
+        if isinstance(data, str) and data in names:
+            return data
+        raise serializers.ValidationError(
+            f"Unknown or disabled payment method {data!r}; enabled: {', '.join(names)}.",
+            code="invalid_choice",
+        )

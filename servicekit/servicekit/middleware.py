@@ -1,0 +1,48 @@
+"""Refuse a body over API_MAX_BODY_BYTES by its Content-Length, before anything reads it.
+
+A body without a Content-Length (chunked) is never read under WSGI; where a server hands one over
+anyway (ASGI), request.body stops at DATA_UPLOAD_MAX_MEMORY_SIZE, the same number, and
+servicekit.errors answers that with the same 413.
+
+A view that takes larger bodies (Payments' POST /payment/batch) says so with a
+`max_body_bytes()` classmethod, and reads its body with a parser that enforces that limit
+instead: see payments/parsers.py for why request.body, and so DATA_UPLOAD_MAX_MEMORY_SIZE,
+cannot be used there.
+Only a body over API_MAX_BODY_BYTES costs the URL lookup, so the limit of every other route stays
+exactly what it was.
+"""
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
+
+from servicekit.errors import error_body, request_too_large_response
+
+
+def route_body_limit(path: str) -> int | None:
+    """The body limit that the view of `path` declares, if it declares one."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    # as_view() sets view_class: a class-based view. A function view declares nothing.
+    max_body_bytes = getattr(getattr(match.func, "view_class", None), "max_body_bytes", None)
+    return max_body_bytes() if max_body_bytes else None
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = (request.META.get("CONTENT_LENGTH") or "0").strip()
+        if not (length.isascii() and length.isdigit()):
+            # Django would take it for 0 here and fail with a 500 when reading request.body.
+            message = "Content-Length must be a whole number of bytes."
+            return JsonResponse(error_body("bad_request", message), status=400)
+        # len() first: int() refuses a string of more than 4300 digits.
+        if len(length) > 18 or int(length) > settings.API_MAX_BODY_BYTES:
+            limit = route_body_limit(request.path_info)
+            if limit is None or len(length) > 18 or int(length) > limit:
+                return request_too_large_response(limit)
+        return self.get_response(request)

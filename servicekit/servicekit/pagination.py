@@ -1,0 +1,34 @@
+from django.conf import settings
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+
+
+class NewestFirstPagination(CursorPagination):
+    """Keyset pagination on the primary key: every page costs one index range scan, however
+    large the table, and no COUNT(*) is run. The page size is each service's API_PAGE_SIZE."""
+
+    ordering = "-id"
+    page_size = settings.API_PAGE_SIZE
+    page_size_query_param = "pageSize"
+    max_page_size = 500
+    cursor_query_description = "Where the page starts: the cursor in `next` or `previous`."
+    page_size_query_description = "Results per page; a larger number is capped at 500."
+
+    def get_page_size(self, request) -> int:
+        # DRF ignores a malformed pageSize and answers the default page size; a 400 tells the
+        # client that its number was not read.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not raw.strip("0"):
+            message = f"A whole number from 1 (at most {self.max_page_size} are returned)."
+            raise ValidationError({self.page_size_query_param: [message]})
+        # len() first: int() refuses a string of more than 4300 digits.
+        return self.max_page_size if len(raw) > 6 else min(int(raw), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters

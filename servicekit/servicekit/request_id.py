@@ -1,0 +1,42 @@
+"""A request id on every log line: taken from X-Request-ID when it is safe to log, else made
+here, kept in a contextvar for the request's duration and sent back in the response.
+"""
+
+import re
+import uuid
+from contextvars import ContextVar
+
+HEADER = "X-Request-ID"
+# What a caller may choose: short, and nothing that could forge a log line or a field.
+_VALID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_or_new(raw: str | None) -> str:
+    """The caller's id when it is 1 to 64 of [A-Za-z0-9._-], else a new one."""
+    if isinstance(raw, str) and _VALID.fullmatch(raw):
+        return raw
+    return new_request_id()
+
+
+class RequestIdMiddleware:
+    """First in MIDDLEWARE, so that every log line of the request carries the id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        value = valid_or_new(request.headers.get(HEADER))
+        # Reset afterwards: gunicorn's threads serve one request after another.
+        token = request_id.set(value)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response[HEADER] = value
+        return response
