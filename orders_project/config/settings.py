@@ -61,7 +61,10 @@ HEALTH_CHECKS = {
     "database": "servicekit.health.database_ok",
     "broker": "orders.health.broker_ok",
 }
-HEALTH_DETAILS = {"stuck": "orders.health.StuckSerializer"}
+HEALTH_DETAILS = {
+    "stuck": "orders.health.StuckSerializer",
+    "reconciliation": "orders.health.ReconciliationSerializer",
+}
 
 # The OpenAPI schema at /schema and Swagger UI at /docs (servicekit/openapi.py, docs/openapi/).
 SPECTACULAR_SETTINGS = base.spectacular_settings(
@@ -119,6 +122,15 @@ ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS = env_number(
     "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS", 30, minimum=1
 )
 ORDERS_SWEEP_BATCH_SIZE = env_number("ORDERS_SWEEP_BATCH_SIZE", 500, minimum=1)
+# Reconciliation (orders/reconciliation.py) compares Payments' changes with Orders this often,
+# leaving the decisions younger than ORDERS_RECONCILIATION_SETTLE_SECONDS to the charger that
+# is applying them.
+ORDERS_RECONCILIATION_SWEEP_SECONDS = env_number(
+    "ORDERS_RECONCILIATION_SWEEP_SECONDS", 30, minimum=1
+)
+ORDERS_RECONCILIATION_SETTLE_SECONDS = env_number(
+    "ORDERS_RECONCILIATION_SETTLE_SECONDS", 10, minimum=0
+)
 # An Idempotency-Key of POST /order is honoured at least this long, then deleted by a sweep.
 ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS = env_number(
     "ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS", 86400, minimum=1
@@ -196,6 +208,9 @@ CELERY_BEAT_SCHEDULE = {
     ),
     "orders.delete-expired-idempotency-keys": _sweep(
         "orders.delete_expired_idempotency_keys", ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS
+    ),
+    "orders.reconcile-payments": _sweep(
+        "orders.reconcile_payments", ORDERS_RECONCILIATION_SWEEP_SECONDS
     ),
 }
 # Every scheduled sweep goes to the sweeps' queue: one list, so a new sweep cannot miss it.

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from orders import services
 from orders.beat_admin import SettingsScheduledTaskAdmin  # noqa: F401 (registers it)
 from orders.exceptions import IllegalTransition, OrderNotFound
-from orders.models import Order, OrderEvent, OrderStateChange
+from orders.models import Order, OrderEvent, OrderStateChange, UnknownOrderPayment
 
 # Django's navigation sidebar takes 300 of a 1280 px screen, and the lists need them: with it
 # the change list's last column is cut off and names wrap. The breadcrumbs and the home page
@@ -91,3 +91,21 @@ class OrderAdmin(admin.ModelAdmin):
                 continue
             self.log_change(request, order, f"Cancelled by {operator} (Cancel selected orders).")
             self.message_user(request, f"Order {order.number} cancelled.", messages.SUCCESS)
+
+
+@admin.register(UnknownOrderPayment)
+class UnknownOrderPaymentAdmin(admin.ModelAdmin):
+    """Payments at Payments for order numbers Orders never had, found by reconciliation: for an
+    operator to look into at Payments; a record, so nobody edits it here."""
+
+    list_display = ["order_number", "status", "amount", "transaction_id", "found_at"]
+    search_fields = ["order_number", "transaction_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

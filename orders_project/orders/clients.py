@@ -5,7 +5,9 @@ import functools
 import logging
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.conf import settings
@@ -71,6 +73,29 @@ class RefundResult:
     transaction_id: str
 
 
+@dataclass(frozen=True)
+class PaymentSnapshot:
+    """A payment as Payments shows it now (GET /payment/?updatedSince=): what reconciliation
+    compares with the order."""
+
+    order_number: str
+    status: str
+    transaction_id: str
+    amount: Decimal
+    payment_method: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ChangedPage:
+    payments: list[PaymentSnapshot]
+    cursor: str | None  # where the next page starts; None after the last
+
+
+# Most payments one page of changes holds (Payments caps pageSize at 500 too).
+CHANGED_PAGE_SIZE = 500
+
+
 class PaymentsClient:
     def __init__(self, *, base_url: str, token: str, timeout: tuple[float, float]):
         self.base_url = base_url
@@ -128,14 +153,39 @@ class PaymentsClient:
             raise PaymentsUnavailable(f"Unexpected refund response for {order_number}: {body}")
         return RefundResult(order_number, transaction_id)
 
+    def payments_changed_since(
+        self, *, since: datetime, cursor: str | None = None, page_size: int = CHANGED_PAGE_SIZE
+    ) -> ChangedPage:
+        """One page of the payments created or changed at or after `since`, least recently
+        changed first; pass the page's `cursor` back for the next. A read, so a call whose
+        answer is lost is simply made again (PaymentsUnavailable)."""
+        params = {"updatedSince": rfc_3339(since), "pageSize": page_size}
+        if cursor is not None:
+            params["cursor"] = cursor
+        body = self._call("GET", "/payment/", operation="payments_changed", params=params)
+        items, next_url = body.get("results"), body.get("next")
+        if not isinstance(items, list) or not (next_url is None or isinstance(next_url, str)):
+            raise PaymentsUnavailable(f"Unexpected list of changed payments: {str(body)[:200]}")
+        # Only the cursor of `next`: its host is the one Payments saw, which behind a proxy
+        # need not be PAYMENTS_URL.
+        next_cursor = (
+            parse_qs(urlsplit(next_url).query).get("cursor", [None])[0] if next_url else None
+        )
+        if next_url and not next_cursor:
+            raise PaymentsUnavailable(f"Unexpected next page of changed payments: {next_url}")
+        return ChangedPage([_snapshot(item) for item in items], next_cursor)
+
     def _post(self, path: str, payload: dict | None, *, operation: str) -> dict:
+        # No payload: an empty body (json=None sends none).
+        return self._call("POST", path, operation=operation, json=payload)
+
+    def _call(self, method: str, path: str, *, operation: str, **send) -> dict:
         # The id of the request (or task) on whose behalf we call: Payments logs it too.
         headers = {REQUEST_ID_HEADER: value} if (value := request_id.get()) else None
         started = time.perf_counter()
         try:
-            # No payload: an empty body (json=None sends none).
-            response = self.session.post(
-                self.base_url + path, json=payload, timeout=self.timeout, headers=headers
+            response = self.session.request(
+                method, self.base_url + path, timeout=self.timeout, headers=headers, **send
             )
         except requests.RequestException as exc:
             _observe(operation, "error", started)
@@ -172,6 +222,36 @@ def _batch_result(order_number: str, item) -> PaymentResult | PaymentRefused | P
         # The call went through but we cannot read this result: unknown, so ask again.
         raise PaymentsUnavailable(f"Unexpected batch result for {order_number}: {item}")
     return PaymentResult(order_number, status, transaction_id)
+
+
+def rfc_3339(moment: datetime) -> str:
+    """`moment` as Payments reads updatedSince: UTC, microseconds, "Z"."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _snapshot(item) -> PaymentSnapshot:
+    """One payment of the list, checked whole: one we cannot read is an answer we did not get."""
+    try:
+        snapshot = PaymentSnapshot(
+            order_number=item["orderNumber"],
+            status=item["status"],
+            transaction_id=item["transactionId"],
+            amount=Decimal(item["price"]),
+            payment_method=item["paymentMethod"],
+            updated_at=datetime.fromisoformat(item["updatedAt"]),
+        )
+    except (TypeError, KeyError, ValueError, InvalidOperation) as exc:
+        raise PaymentsUnavailable(f"Unreadable payment in the list: {str(item)[:200]}") from exc
+    if (
+        not isinstance(snapshot.order_number, str)
+        or snapshot.status not in PAYMENT_OUTCOMES
+        or not _is_transaction_id(snapshot.transaction_id)
+        or not isinstance(snapshot.payment_method, str)
+        or snapshot.updated_at.tzinfo is None
+        or not snapshot.amount.is_finite()
+    ):
+        raise PaymentsUnavailable(f"Unreadable payment in the list: {str(item)[:200]}")
+    return snapshot
 
 
 def _observe(operation: str, result: str, started: float) -> None:

@@ -1,6 +1,6 @@
-"""Orders' own readiness check (its broker) and detail (how many orders are stuck waiting for
-Payments, as information), plugged into servicekit/health.py by HEALTH_CHECKS and
-HEALTH_DETAILS."""
+"""Orders' own readiness check (its broker) and details (how many orders are stuck waiting for
+Payments, what reconciliation found, as information), plugged into servicekit/health.py by
+HEALTH_CHECKS and HEALTH_DETAILS."""
 
 import logging
 
@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from config.celery_app import app as celery_app
 from orders import selectors
+from orders.models import MISMATCH_EVENT_KINDS, UNKNOWN_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,41 @@ class StuckSerializer(serializers.Serializer):
             "awaitingPayment": counts["awaiting_payment"],
             "awaitingRefund": counts["awaiting_refund"],
         }
+
+
+# What reconciliation (orders/reconciliation.py) found so far: information for an operator,
+# never a reason to fail.
+class ReconciliationSerializer(serializers.Serializer):
+    help_text = "For information only; null when it could not be read."
+
+    lastRunAt = serializers.DateTimeField(
+        allow_null=True, help_text="When reconciliation last ran; null: never."
+    )
+    checkedUpTo = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Payments' updatedAt of the last payment compared (Payments' clock).",
+    )
+    mismatches = serializers.DictField(
+        child=serializers.IntegerField(min_value=0),
+        help_text="Every mismatch reported so far, by kind: "
+        + ", ".join([*map(str, MISMATCH_EVENT_KINDS), UNKNOWN_ORDER])
+        + " (each also an order event, or an unknown payment, and a log line).",
+    )
+
+    class Meta:
+        ref_name = "HealthReconciliation"
+
+    @staticmethod
+    def measure() -> dict | None:
+        try:
+            summary = selectors.reconciliation_summary()
+        except Exception:
+            logger.warning("could not read the reconciliation summary", exc_info=True)
+            return None
+        return ReconciliationSerializer(
+            {
+                "lastRunAt": summary["last_run_at"],
+                "checkedUpTo": summary["checked_up_to"],
+                "mismatches": summary["mismatches"],
+            }
+        ).data

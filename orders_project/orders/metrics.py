@@ -26,7 +26,8 @@ PAYMENT_REFUSALS = Counter(
 )
 PAYMENTS_CALL_SECONDS = Histogram(
     "orders_payments_call_duration_seconds",
-    "Calls to Payments, by operation (payment_batch, refund) and result (2xx, 4xx, 5xx, error).",
+    "Calls to Payments, by operation (payment_batch, refund, payments_changed) and result "
+    "(2xx, 4xx, 5xx, error).",
     ["operation", "result"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
 )
@@ -34,6 +35,13 @@ PAYMENTS_RETRIES = Counter(
     "orders_payments_retries_total",
     "Payment and refund tasks run again because Payments gave no usable answer.",
     ["operation"],
+)
+RECONCILIATION_MISMATCHES = Counter(
+    "orders_reconciliation_mismatches_total",
+    "Disagreements reconciliation found between Payments and Orders, by kind: "
+    "decision_not_applied (applied by it), refunded_not_cancelled, amount_differs, "
+    "status_differs, unknown_order (reported).",
+    ["kind"],
 )
 DELIVERY_LAG = Histogram(
     "orders_delivery_lag_seconds",

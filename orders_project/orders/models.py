@@ -136,6 +136,24 @@ class OrderEventKind(models.TextChoices):
     NOTE = "note"  # a fact recorded before events had kinds (migration 0003)
     # An operator cancelled the order in the admin: who (actor) is a fact, not a state.
     CANCELLED_BY_OPERATOR = "cancelled_by_operator"
+    # What reconciliation (orders/reconciliation.py) found Payments and Orders disagree about:
+    # the charge was refunded at Payments, but the order is not cancelled;
+    REFUNDED_NOT_CANCELLED = "refunded_not_cancelled"
+    # Payments has another amount than the order's price;
+    AMOUNT_DIFFERS = "amount_differs"
+    # Payments' decision contradicts the order's state (declined, yet the order confirmed; a
+    # charge standing for a cancelled order with no refund due).
+    STATUS_DIFFERS = "status_differs"
+
+
+# The kinds of event reconciliation writes: counted for /health/ready on a partial index.
+MISMATCH_EVENT_KINDS = (
+    OrderEventKind.REFUNDED_NOT_CANCELLED,
+    OrderEventKind.AMOUNT_DIFFERS,
+    OrderEventKind.STATUS_DIFFERS,
+)
+# The mismatch that has no order to record an event on: an UnknownOrderPayment.
+UNKNOWN_ORDER = "unknown_order"
 
 
 class OrderEvent(models.Model):
@@ -157,6 +175,13 @@ class OrderEvent(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=OrderEventKind.values), name="order_event_kind_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["kind"],
+                condition=Q(kind__in=MISMATCH_EVENT_KINDS),
+                name="order_event_mismatch_idx",
             ),
         ]
 
@@ -182,3 +207,38 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+RECONCILIATION_CHECKPOINT = "payments"  # the one checkpoint's name
+
+
+class ReconciliationCheckpoint(models.Model):
+    """How far reconciliation has compared Payments' changes with Orders: one row, durable, so
+    a restart neither starts over nor skips anything."""
+
+    name = models.CharField(max_length=32, unique=True)
+    # Payments' updatedAt of the last payment compared (its clock, not ours); the next run asks
+    # for the changes since a little before it. NULL: nothing compared yet.
+    checked_up_to = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    # What the last run did: payments compared, decisions applied, mismatches newly reported.
+    last_run_compared = models.PositiveIntegerField(default=0)
+    last_run_applied = models.PositiveIntegerField(default=0)
+    last_run_reported = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} up to {self.checked_up_to}"
+
+
+class UnknownOrderPayment(models.Model):
+    """A payment at Payments for an order number Orders has never had: no order to attach an
+    event to, so it is kept here, once, for an operator to look into."""
+
+    order_number = models.CharField(max_length=ORDER_NUMBER_LENGTH, unique=True)
+    status = models.CharField(max_length=16)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    transaction_id = models.CharField(max_length=64)
+    found_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.order_number} {self.status} (unknown order)"

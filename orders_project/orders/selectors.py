@@ -5,7 +5,16 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from orders.exceptions import OrderNotFound
-from orders.models import Order, OrderState
+from orders.models import (
+    MISMATCH_EVENT_KINDS,
+    RECONCILIATION_CHECKPOINT,
+    UNKNOWN_ORDER,
+    Order,
+    OrderEvent,
+    OrderState,
+    ReconciliationCheckpoint,
+    UnknownOrderPayment,
+)
 
 
 def order_get(*, order_number: str) -> Order:
@@ -50,4 +59,24 @@ def orders_stuck_count(*, now=None) -> dict[str, int]:
         "awaiting_refund": Order.objects.filter(
             refund_queued_at__isnull=False, refund_requested_at__lt=cutoff
         ).count(),
+    }
+
+
+def reconciliation_summary() -> dict:
+    """When reconciliation last ran, how far it got, and every mismatch it reported so far by
+    kind: counted from the events and unknown payments themselves (the events on a partial
+    index), so the numbers are the same in every process and survive a restart."""
+    checkpoint = ReconciliationCheckpoint.objects.filter(name=RECONCILIATION_CHECKPOINT).first()
+    counts = dict.fromkeys([*map(str, MISMATCH_EVENT_KINDS), UNKNOWN_ORDER], 0)
+    counts.update(
+        OrderEvent.objects.filter(kind__in=MISMATCH_EVENT_KINDS)
+        .values("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    counts[UNKNOWN_ORDER] = UnknownOrderPayment.objects.count()
+    return {
+        "last_run_at": checkpoint.last_run_at if checkpoint else None,
+        "checked_up_to": checkpoint.checked_up_to if checkpoint else None,
+        "mismatches": counts,
     }

@@ -166,13 +166,14 @@ def _payment_reason(result: PaymentResult) -> str:
     return f"payment {result.status} ({result.transaction_id})"
 
 
-def orders_apply_payment_results(*, results: list[PaymentResult]) -> None:
+def orders_apply_payment_results(*, results: list[PaymentResult]) -> set[str]:
     """Apply Payments' decisions: one set-based compare-and-set from `created` for the whole
     batch. An order that moved meanwhile is looked at alone (rare): a repeat of a result
     already applied changes nothing; a result after the customer cancelled is recorded as an
-    event, and a confirmed charge is refunded."""
+    event, and a confirmed charge is refunded. Return the numbers of the orders this call
+    moved out of `created`."""
     if not results:
-        return
+        return set()
     by_number = {result.order_number: result for result in results}
     ids = dict(Order.objects.filter(number__in=by_number).values_list("number", "id"))
     moves = [
@@ -191,6 +192,7 @@ def orders_apply_payment_results(*, results: list[PaymentResult]) -> None:
     for number, result in by_number.items():
         if number in ids and ids[number] not in moved:
             _order_apply_late_result(order_id=ids[number], result=result)
+    return {number for number, id_ in ids.items() if id_ in moved}
 
 
 def order_apply_payment_result(

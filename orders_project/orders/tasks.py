@@ -3,7 +3,7 @@
 from celery import shared_task, signals
 from django.conf import settings
 
-from orders import charging, claims, dispatch, idempotency, refunds, sweeps
+from orders import charging, claims, dispatch, idempotency, reconciliation, refunds, sweeps
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
 
@@ -82,3 +82,10 @@ def release_claims_of_gone_runs(**kwargs):
 @shared_task(name="orders.delete_expired_idempotency_keys")
 def delete_expired_idempotency_keys() -> int:
     return idempotency.idempotency_keys_delete_expired()
+
+
+@shared_task(bind=True, name="orders.reconcile_payments", **PAYMENTS_CALL_RETRY)
+def reconcile_payments(self) -> int:
+    _count_retry(self, "reconciliation")
+    report = reconciliation.payments_reconcile()
+    return report.applied + sum(report.reported.values())

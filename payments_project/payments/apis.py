@@ -1,5 +1,10 @@
+import re
+from datetime import UTC, datetime
+
 from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
@@ -10,6 +15,7 @@ from rest_framework.views import APIView
 from payments import selectors, services
 from payments.auth import ServiceTokenAuthentication
 from payments.models import Payment
+from payments.pagination import OldestChangedFirstPagination
 from payments.providers import DEFAULT_METHOD, registry
 from servicekit.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
 from servicekit.openapi import BODY_ERRORS, ORDER_NUMBER, error
@@ -69,18 +75,53 @@ def payment_output(payment: Payment) -> dict:
     }
 
 
-class WritesNeedToken(permissions.BasePermission):
-    """Listing is open, as in the brief; processing a payment needs the service token."""
+# RFC 3339's date-time, nothing looser: "T" (or "t") between date and time, seconds, an optional
+# fraction, and an offset or "Z". Django's own parser would also take a space, no offset (a
+# local time, ambiguous) or no seconds.
+RFC_3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?P<fraction>\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+UPDATED_SINCE_MESSAGE = (
+    "An RFC 3339 date-time with an offset, such as 2026-12-03T13:00:00.000000Z "
+    "(a '+' offset must be sent as %2B)."
+)
 
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or bool(request.auth)
+
+def parse_rfc_3339(value: str) -> datetime | None:
+    """The moment `value` names, or None if it is not an RFC 3339 date-time (or no real one)."""
+    match = RFC_3339.fullmatch(value)
+    if match is None:
+        return None
+    fraction = match.group("fraction")
+    if fraction and len(fraction) > 7:
+        # Python keeps microseconds; a finer fraction is cut, never rounded up past `since`.
+        value = value[: match.start("fraction") + 7] + value[match.end("fraction") :]
+    try:
+        # In UTC, as the database compares it: a time at the edge of the calendar
+        # (0001-01-01T00:00:00+01:00) has no UTC equivalent and is refused here, not there.
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):  # a date or time that does not exist: 2026-02-30
+        return None
+
+
+UPDATED_SINCE = OpenApiParameter(
+    "updatedSince",
+    OpenApiTypes.DATETIME,
+    description=(
+        "Only the payments created or changed (refunded) at or after this RFC 3339 time, "
+        "the least recently changed first (a payment refunded while you page moves to the "
+        "end and is seen again): how a reconciler reads what changed since its last run."
+    ),
+)
 
 
 class PaymentCollectionApi(APIView):
     """POST /payment processes an order's payment (idempotent); GET /payment lists payments."""
 
+    # Reads too: every payment carries a customer's name and address, for Orders' eyes only.
     authentication_classes = [ServiceTokenAuthentication]
-    permission_classes = [WritesNeedToken]
+    permission_classes = [permissions.IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
         orderNumber = TextField(max_length=8, validators=[ORDER_NUMBER_FORMAT])
@@ -143,17 +184,32 @@ class PaymentCollectionApi(APIView):
 
     @extend_schema(
         operation_id="payment_list",
-        description="Every payment, newest first. Needs no token.",
-        auth=[],
+        description=(
+            "Every payment, newest first; with `updatedSince`, the payments changed since then, "
+            "least recently changed first. Needs the token: payments carry personal data."
+        ),
+        parameters=[UPDATED_SINCE],
         responses={
             200: PaymentOutputSerializer(many=True),
-            400: error("`invalid`: a `pageSize` that is not 1 or more."),
+            400: error(
+                "`invalid`: a `pageSize` that is not 1 or more, or an `updatedSince` that is not "
+                "an RFC 3339 date-time."
+            ),
+            401: UNAUTHORIZED,
             404: error("`not_found`: the cursor is not one this list handed out."),
         },
     )
     def get(self, request):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.payment_list(), request)
+        raw_since = request.query_params.get("updatedSince")
+        if raw_since is None:
+            paginator, payments = self.pagination_class(), selectors.payment_list()
+        else:
+            since = parse_rfc_3339(raw_since)
+            if since is None:
+                raise serializers.ValidationError({"updatedSince": [UPDATED_SINCE_MESSAGE]})
+            paginator = OldestChangedFirstPagination()
+            payments = selectors.payment_list_changed_since(since=since)
+        page = paginator.paginate_queryset(payments, request)
         return paginator.get_paginated_response([payment_output(payment) for payment in page])
 
 

@@ -41,6 +41,10 @@ class Payment(models.Model):
                 name="payment_refunded_at_iff_refunded",
             ),
         ]
+        indexes = [
+            # GET /payment/?updatedSince=: a range scan in the order it answers, id breaking ties.
+            models.Index(fields=["updated_at", "id"], name="payment_updated_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_number} {self.status}"

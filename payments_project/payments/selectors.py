@@ -1,4 +1,5 @@
 from collections.abc import Collection
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -19,3 +20,8 @@ def payment_by_order_number(*, order_numbers: Collection[str]) -> dict[str, Paym
         payment.order_number: payment
         for payment in Payment.objects.filter(order_number__in=order_numbers)
     }
+
+
+def payment_list_changed_since(*, since: datetime) -> QuerySet[Payment]:
+    """The payments created or changed (refunded) at or after `since`, least recently first."""
+    return Payment.objects.filter(updated_at__gte=since).order_by("updated_at", "id")

@@ -84,10 +84,10 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def test_wsgi_api_keeps_the_security_headers_and_the_host_check(service):
+def test_wsgi_api_keeps_the_security_headers_and_the_host_check(service, read_headers):
     path, _ = service.list_route
-    answer = call(application, "GET", path)
-    foreign = call(application, "GET", path, HTTP_HOST="evil.example")
+    answer = call(application, "GET", path, **read_headers)
+    foreign = call(application, "GET", path, HTTP_HOST="evil.example", **read_headers)
 
     assert answer.status_code == 200
     assert answer.get("X-Content-Type-Options") == "nosniff"
@@ -162,11 +162,11 @@ def test_wsgi_serves_static_files(settings, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["api", "admin"])
-def test_wsgi_request_id_and_metrics_apply_to_the_api_and_the_admin(service, where):
+def test_wsgi_request_id_and_metrics_apply_to_the_api_and_the_admin(service, where, read_headers):
     path, route = service.list_route if where == "api" else ("/admin/login/", "admin:login")
     counted = requests_counted("GET", route, "2xx")
 
-    answer = call(application, "GET", path, HTTP_X_REQUEST_ID="mw-test-1")
+    answer = call(application, "GET", path, HTTP_X_REQUEST_ID="mw-test-1", **read_headers)
 
     assert answer.status_code == 200
     assert answer.get("X-Request-ID") == "mw-test-1"

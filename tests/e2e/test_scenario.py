@@ -41,7 +41,7 @@ def create_order(stack, price="10.00", method=None) -> dict:
 
 def payment_of(stack, number: str) -> dict:
     (payment,) = [
-        p for p in all_pages(f"{stack.payments_url}/payment/") if p["orderNumber"] == number
+        p for p in all_pages(stack, f"{stack.payments_url}/payment/") if p["orderNumber"] == number
     ]
     return payment
 
@@ -63,10 +63,12 @@ def orders_metric(stack, name: str, **labels) -> float:
     )
 
 
-def all_pages(url: str) -> list[dict]:
+def all_pages(stack, url: str) -> list[dict]:
+    """Every page of a Payments list, read with the service token (payments are private)."""
     items = []
+    headers = {"Authorization": f"Bearer {stack.token}"}
     while url:
-        page = requests.get(url, timeout=5).json()
+        page = requests.get(url, headers=headers, timeout=5).json()
         items += page["results"]
         url = page["next"]
     return items
@@ -98,7 +100,7 @@ def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
 
     payments = [
         p
-        for p in all_pages(f"{stack.payments_url}/payment/?pageSize=7")
+        for p in all_pages(stack, f"{stack.payments_url}/payment/?pageSize=7")
         if p["orderNumber"] in final
     ]
     assert sorted(p["orderNumber"] for p in payments) == sorted(numbers)  # exactly one each
@@ -211,7 +213,7 @@ def test_scenario_confirmed_order_can_be_cancelled_once(stack):
     # (Payments commits the refund before the worker records it), so wait for both.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        payments = all_pages(f"{stack.payments_url}/payment/")
+        payments = all_pages(stack, f"{stack.payments_url}/payment/")
         (payment,) = [p for p in payments if p["orderNumber"] == number]
         order = requests.get(f"{stack.orders_url}/order/{number}", timeout=5).json()
         if payment["status"] == "refunded" and order["events"]:

@@ -136,13 +136,16 @@ def refused_problems(
 ) -> list[str]:
     """An order whose charge Payments refuses (it holds a payment of `amount`, made before Orders
     asked, for another price) must stay as it was created: only its first history row, no
-    event, and no payment but that one."""
+    payment but that one, and no event but reconciliation's report of that payment's amount
+    (once, about that payment)."""
     problems = []
     if order.state != "created":
         problems.append(f"refused by Payments, yet {order.state}")
     if len(history) != 1:
         problems.append(f"refused by Payments, yet {len(history)} history rows")
-    if events:
+    paid_first = {p.transaction_id for p in payments}
+    reported = [e for e in events if e.kind == "amount_differs" and e.transaction_id in paid_first]
+    if len(reported) > 1 or len(reported) != len(events):
         problems.append(f"refused by Payments, yet events {[e.kind for e in events]}")
     if [p.amount for p in payments] != [amount]:
         amounts = [str(p.amount) for p in payments]

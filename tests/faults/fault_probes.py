@@ -136,3 +136,31 @@ def claimed_beyond(system: System, seconds: float, *, since_id: int) -> dict[str
             [seconds, since_id],
         )
         return dict(rows.fetchall())
+
+
+def refund_at_payments(system: System, number: str) -> int:
+    """POST /payment/<number>/refund straight to Payments with the token, as an operator or
+    another service might, without Orders knowing; the status code."""
+    response = requests.post(
+        f"{system.payments_url}/payment/{number}/refund",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
+    return response.status_code
+
+
+def reconciliation_detail(system: System) -> dict:
+    """The reconciliation part of Orders' /health/ready."""
+    response = requests.get(f"{system.orders_url}/health/ready", timeout=5)
+    return response.json()["reconciliation"]
+
+
+def wait_event(system: System, number: str, kind: str, timeout: float) -> float | None:
+    """Seconds until the order has an event of `kind`; None if it has none after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        snap = system.databases.snapshot()
+        if any(e.kind == kind for e in snap.events.get(snap.orders[number].id, [])):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None

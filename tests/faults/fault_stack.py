@@ -41,6 +41,10 @@ SETTINGS = {
     "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "5",
     "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS": "1",
     "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "2",
+    # Reconciliation every second, of the payments decided a second ago and more: every scenario
+    # runs with it, and must stay clean (it reports nothing in a system that agrees).
+    "ORDERS_RECONCILIATION_SWEEP_SECONDS": "1",
+    "ORDERS_RECONCILIATION_SETTLE_SECONDS": "1",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS": "10",
     "GUNICORN_WORKERS": "2",
     "GUNICORN_THREADS": "4",
@@ -194,16 +198,21 @@ class System:
     def start_orders(self) -> None:
         self._start_web("orders", run_local.ORDERS_DIR, self.orders_port)
 
-    def start_worker(self, *, hold_after_batch: float = 0, **settings: str) -> None:
+    def start_worker(
+        self, *, hold_after_batch: float = 0, settings: dict[str, str] | None = None
+    ) -> None:
         """A worker under a new node name, and wait until it answers a ping over the broker.
 
         With `hold_after_batch`, the test-only launcher fault_worker.py: each answer of Payments
         to a batch is recorded (fault_worker.ANSWERED_KEY) and held that long before Orders
-        applies it. `settings`: environment variables of this worker only."""
+        applies it. `settings`: environment of this worker only, over SETTINGS."""
         self.worker_starts += 1
         self.worker_name = f"faults{self.worker_starts}@{socket.gethostname()}"
-        env = {**self.env, **settings}
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dirs["orders"])
+        env = {
+            **self.env,
+            **(settings or {}),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dirs["orders"]),
+        }
         if hold_after_batch:
             args = [sys.executable, str(FAULTS_DIR / "fault_worker.py")]
             env["FAULTS_HOLD_AFTER_BATCH_SECONDS"] = str(hold_after_batch)

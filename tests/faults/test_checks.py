@@ -249,6 +249,12 @@ def test_checks_an_order_refused_on_purpose_is_expected_only_as_listed():
     paid_first = {"a": [("confirmed", TX1, OTHER_PRICE)]}
     snap = snapshot(refused_order, paid_first)
     assert check(snap, ["a"], refused={"a": OTHER_PRICE}).violations() == {}
+    # Reconciliation's report of the payment made first is expected, once.
+    reported = Event("amount_differs", "Payments has 11.00, the order 10.00", TX1)
+    snap_reported = snapshot(refused_order, paid_first, {"a": [reported]})
+    assert check(snap_reported, ["a"], refused={"a": OTHER_PRICE}).violations() == {}
+    twice = snapshot(refused_order, paid_first, {"a": [reported, reported]})
+    assert check(twice, ["a"], refused={"a": OTHER_PRICE}).violations() == {"inconsistent": 1}
     # Not listed: stuck, and charged another amount.
     assert check(snap, ["a"]).violations() == {"stuck": 1, "inconsistent": 1}
     # Listed with another amount than the one it was paid with.

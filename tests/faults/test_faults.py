@@ -16,8 +16,11 @@ from fault_probes import (
     pay_first,
     payments_batches,
     payments_log_size,
+    reconciliation_detail,
+    refund_at_payments,
     wait_answered,
     wait_decided,
+    wait_event,
     wake_ups_held,
 )
 from fault_stack import SETTINGS
@@ -33,9 +36,20 @@ HOLD_MORE_SECONDS = 2
 HELD_SECONDS = 2
 REFUSALS = "orders_payment_refusals_total"
 # Scenario 9: the claim a worker takes is as long as in production, so only the restart's
-# release of the dead run's claims (orders/claims.py) can decide its orders within the bound.
+# release of the dead run's claims (orders/claims.py), or reconciliation for the batches Payments
+# had answered, can decide its orders within the bound: the re-drive would wait for the claim.
 PRODUCTION_CLAIM_SECONDS = 120
 DECIDED_AFTER_RESTART_SECONDS = 30
+MISMATCHES = "orders_reconciliation_mismatches_total"
+# Reconciliation runs every second on the payments decided a second ago (fault_stack.SETTINGS):
+# a mismatch is reported, a lost decision applied, within a few seconds.
+RECONCILED_WITHIN_SECONDS = 15
+# Scenario 11's claims last this long, so that the re-drive cannot decide those orders in time:
+# reconciliation or the restarted worker's release of the dead run's claims must.
+LONG_CLAIM_SECONDS = 90
+# The worker that holds Payments' answers does not reconcile them meanwhile (a decision of a
+# minute ago and more only), or it would close the window it holds open.
+HOLDING_WORKER = {"ORDERS_RECONCILIATION_SETTLE_SECONDS": "60"}
 
 
 def describe(counts: Counter) -> str:
@@ -168,11 +182,13 @@ def test_faults_charge_tasks_delivered_twice_charge_once(system, scenario):
 def test_faults_worker_killed_after_batch_answered_charges_nothing_twice(system, scenario):
     sc = scenario("7 worker SIGKILLed, batch answered")
     # The test-only worker holds each answer of Payments before Orders applies it: killed then,
-    # the orders stay claimed (created) with their payments stored; after the claim expires the
-    # charger sends them again and Payments answers with the payments it stored (replayed).
+    # the orders stay claimed (created) with their payments stored. The next worker's
+    # reconciliation applies the decisions it reads from Payments, or, once the claim expired,
+    # the charger sends them again and Payments answers with the payments it stored (replayed).
+    # The holding worker's own reconciliation leaves them alone, so the window stays open.
     system.redis().delete(ANSWERED_KEY)
     system.processes.stop("worker")
-    system.start_worker(hold_after_batch=HOLD_AFTER_BATCH_SECONDS)
+    system.start_worker(hold_after_batch=HOLD_AFTER_BATCH_SECONDS, settings=HOLDING_WORKER)
     with OrderLoad(system.orders_url) as load:
         # Once one answer is held, a burst fills the worker's other threads with answered
         # batches too; all are killed well before the first claim expires.
@@ -258,7 +274,8 @@ def test_faults_worker_killed_with_payments_in_flight_decided_soon_after_restart
     system.processes.stop("worker")
     claim = str(PRODUCTION_CLAIM_SECONDS)
     system.start_worker(
-        hold_after_batch=HOLD_AFTER_BATCH_SECONDS, ORDERS_PAYMENT_STUCK_AFTER_SECONDS=claim
+        hold_after_batch=HOLD_AFTER_BATCH_SECONDS,
+        settings={**HOLDING_WORKER, "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": claim},
     )
     with OrderLoad(system.orders_url) as load:
         if wait_answered(system, timeout=30):
@@ -290,4 +307,106 @@ def test_faults_worker_killed_with_payments_in_flight_decided_soon_after_restart
     assert in_flight, "no order was in flight when the worker was killed"
     assert all(run.startswith(f"{killed} ") for run in dead_runs), (killed, dead_runs)
     assert not waiting, f"created {DECIDED_AFTER_RESTART_SECONDS} s after the restart: {waiting}"
+    sc.assert_clean()
+
+
+def charged_order(system) -> str | None:
+    """A settled order with nothing wrong, charged once and not cancelled, from earlier."""
+    snap = system.databases.snapshot()
+    for number in clean_orders(snap, system.allowed):
+        statuses = [p.status for p in snap.payments.get(number, [])]
+        if snap.orders[number].state in ("confirmed", "delivered") and statuses == ["confirmed"]:
+            return number
+    return None
+
+
+def test_faults_refund_made_at_payments_is_reported(system, scenario):
+    if (victim := charged_order(system)) is None:  # run alone: make some orders first
+        with OrderLoad(system.orders_url) as warm_up:
+            time.sleep(3)
+        wait_decided(system, warm_up.created, timeout=30)
+        victim = charged_order(system)
+    assert victim, "no order charged and not cancelled to refund"
+    # The victim is an order of before the scenario: out of its scope, judged below instead.
+    sc = scenario("10 a charge refunded at Payments directly")
+    state = system.databases.snapshot().orders[victim].state
+    counted = orders_counter(system, MISMATCHES, kind="refunded_not_cancelled")
+    shown = reconciliation_detail(system)["mismatches"]["refunded_not_cancelled"]
+    with OrderLoad(system.orders_url) as load:
+        time.sleep(WARM_UP_SECONDS)
+        assert refund_at_payments(system, victim) == 200
+        reported_after = wait_event(
+            system, victim, "refunded_not_cancelled", timeout=RECONCILED_WITHIN_SECONDS
+        )
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    snap = system.databases.snapshot()
+    events = [e.kind for e in snap.events.get(snap.orders[victim].id, [])]
+    sc.note(
+        f"{state} order {victim} refunded at Payments: reported after "
+        f"{reported_after if reported_after is None else round(reported_after, 1)} s, "
+        f"events {events}"
+    )
+    assert reported_after is not None, f"not reported within {RECONCILED_WITHIN_SECONDS} s"
+    assert events == ["refunded_not_cancelled"], events  # once, however many runs saw it
+    assert snap.orders[victim].state == state  # reported for a person, not repaired
+    assert orders_counter(system, MISMATCHES, kind="refunded_not_cancelled") == counted + 1
+    detail = reconciliation_detail(system)
+    assert detail["mismatches"]["refunded_not_cancelled"] == shown + 1, detail
+    sc.assert_clean()
+
+
+def test_faults_result_lost_after_payments_decided_is_applied_by_reconciliation(system, scenario):
+    sc = scenario("11 worker SIGKILLed, batch answered, claim long")
+    # As scenario 7, but the killed worker's claims last LONG_CLAIM_SECONDS: the orders it took
+    # stay created with their payments decided at Payments, and the re-drive leaves them alone
+    # until then. Two nets may decide them, whichever comes first: reconciliation, which reads
+    # the decisions from Payments and applies them, and the restarted worker giving back the
+    # dead run's claims (scenario 9), whose charges Payments answers as replays. Each order is
+    # decided once either way (assert_clean); the note says how many each net took.
+    system.redis().delete(ANSWERED_KEY)
+    system.processes.stop("worker")
+    system.start_worker(
+        hold_after_batch=HOLD_AFTER_BATCH_SECONDS,
+        settings={**HOLDING_WORKER, "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": str(LONG_CLAIM_SECONDS)},
+    )
+    with OrderLoad(system.orders_url) as load:
+        # As in scenario 7, a burst fills the worker's threads with answered batches; the first
+        # answered may be only orders that Payments refuses (scenario 8's).
+        if wait_answered(system, timeout=30):
+            threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
+            time.sleep(HOLD_MORE_SECONDS)
+        answered = wait_answered(system, timeout=0.1)
+        system.processes.kill("worker")
+        killed = time.monotonic()
+        applied_before = orders_counter(system, MISMATCHES, kind="decision_not_applied")
+        log_at = payments_log_size(system)
+        snap = system.databases.snapshot()
+        # Decided for the order's own price: not an order of scenario 8 that Payments keeps
+        # refusing (paid first with another price), which is charged again in every batch.
+        window = [
+            n
+            for n in answered
+            if snap.orders[n].state == "created"
+            and [p.amount for p in snap.payments.get(n, [])] == [snap.orders[n].price]
+        ]
+        system.redis().delete(ANSWERED_KEY)
+        system.start_worker()
+        restarted_after = time.monotonic() - killed
+        still_created = wait_decided(system, window, timeout=RECONCILED_WITHIN_SECONDS)
+        decided_after = time.monotonic() - killed
+        sc.fault_over()
+        time.sleep(COOL_DOWN_SECONDS)
+    sc.settle(load)
+    applied = orders_counter(system, MISMATCHES, kind="decision_not_applied") - applied_before
+    sc.note(
+        f"killed with {len(window)} answered orders created in Orders and decided in Payments; "
+        f"decided {decided_after:.1f} s after the kill, the new worker ready after "
+        f"{restarted_after:.1f} s (claims for {LONG_CLAIM_SECONDS} s); "
+        f"{MISMATCHES}{{kind=decision_not_applied}} +{applied:g}; "
+        f"Payments since: {describe(payments_batches(system, since=log_at)) or 'nothing'}"
+    )
+    assert window, "Payments answered no batch: the window never opened"
+    assert not still_created, f"not applied within {RECONCILED_WITHIN_SECONDS} s: {still_created}"
     sc.assert_clean()

@@ -110,6 +110,18 @@ def write_client(api_client) -> APIClient:
 
 
 @pytest.fixture
+def read_client(api_client) -> APIClient:
+    """Nor does reading it."""
+    return api_client
+
+
+@pytest.fixture
+def read_headers() -> dict:
+    """What a raw WSGI call sends to read the list: nothing."""
+    return {}
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

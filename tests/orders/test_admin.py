@@ -401,6 +401,16 @@ def test_health_ready_checks_the_database_and_the_broker(client, path):
         "status": "ok",
         "checks": {"database": True, "broker": True},
         "stuck": {"awaitingPayment": 0, "awaitingRefund": 0},
+        "reconciliation": {
+            "lastRunAt": None,
+            "checkedUpTo": None,
+            "mismatches": {
+                "refunded_not_cancelled": 0,
+                "amount_differs": 0,
+                "status_differs": 0,
+                "unknown_order": 0,
+            },
+        },
     }
 
 

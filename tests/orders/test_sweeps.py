@@ -175,6 +175,10 @@ EXPECTED_ENTRIES = {
         "orders.delete_expired_idempotency_keys",
         settings.ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS,
     ),
+    "orders.reconcile-payments": (
+        "orders.reconcile_payments",
+        settings.ORDERS_RECONCILIATION_SWEEP_SECONDS,
+    ),
 }
 
 

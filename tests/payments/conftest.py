@@ -98,6 +98,18 @@ def write_client(auth_client) -> APIClient:
 
 
 @pytest.fixture
+def read_client(auth_client) -> APIClient:
+    """So do its reads: payments carry personal data."""
+    return auth_client
+
+
+@pytest.fixture
+def read_headers(token) -> dict:
+    """What a raw WSGI call sends to read the list: the token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.fixture
 def make_payment(order_number):
     """Store a payment through the service, as the API would."""
 

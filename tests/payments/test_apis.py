@@ -97,10 +97,10 @@ def test_payment_post_different_price_is_a_conflict(auth_client, payload, paymen
     assert Payment.objects.count() == 1
 
 
-def test_payment_list_is_open_without_a_token(api_client, payment_path, make_payment):
+def test_payment_list_shows_each_payment_to_the_service(auth_client, payment_path, make_payment):
     payment = make_payment()
 
-    response = api_client.get(payment_path)
+    response = auth_client.get(payment_path)
 
     assert response.status_code == 200
     body = response.json()
@@ -109,21 +109,21 @@ def test_payment_list_is_open_without_a_token(api_client, payment_path, make_pay
     assert body["results"][0]["transactionId"] == str(payment.transaction_id)
 
 
-def test_payment_list_is_empty_without_payments(api_client):
-    response = api_client.get("/payment/")
+def test_payment_list_is_empty_without_payments(auth_client):
+    response = auth_client.get("/payment/")
 
     assert response.status_code == 200
     assert response.json()["results"] == []
     assert response.json()["next"] is None
 
 
-def test_payment_list_pages_newest_first_without_duplicates(api_client, make_payment):
+def test_payment_list_pages_newest_first_without_duplicates(auth_client, make_payment):
     numbers = [make_payment().order_number for _ in range(5)]
     seen, pages = [], 0
     url = "/payment/?pageSize=2"
 
     while url:
-        response = api_client.get(url)
+        response = auth_client.get(url)
         assert response.status_code == 200
         body = response.json()
         assert len(body["results"]) <= 2
@@ -135,30 +135,30 @@ def test_payment_list_pages_newest_first_without_duplicates(api_client, make_pay
     assert len(set(seen)) == len(seen)
 
 
-def test_payment_list_next_page_skips_payments_added_meanwhile(api_client, make_payment):
+def test_payment_list_next_page_skips_payments_added_meanwhile(auth_client, make_payment):
     older = [make_payment().order_number for _ in range(3)]
-    first = api_client.get("/payment?pageSize=2").json()
+    first = auth_client.get("/payment?pageSize=2").json()
     make_payment()  # newer than every listed row: belongs before page one, not on page two
 
-    second = api_client.get(first["next"]).json()
+    second = auth_client.get(first["next"]).json()
 
     assert [item["orderNumber"] for item in first["results"]] == older[:0:-1]
     assert [item["orderNumber"] for item in second["results"]] == older[:1]
 
 
-def test_payment_list_matches_the_selector_order(api_client, make_payment):
+def test_payment_list_matches_the_selector_order(auth_client, make_payment):
     for _ in range(3):
         make_payment()
 
-    listed = [item["orderNumber"] for item in api_client.get("/payment").json()["results"]]
+    listed = [item["orderNumber"] for item in auth_client.get("/payment").json()["results"]]
 
     assert listed == [p.order_number for p in selectors.payment_list()]
 
 
-def test_payment_list_rejects_a_forged_cursor_with_json_404(api_client, make_payment):
+def test_payment_list_rejects_a_forged_cursor_with_json_404(auth_client, make_payment):
     make_payment()
 
-    response = api_client.get("/payment/?cursor=not-a-cursor")
+    response = auth_client.get("/payment/?cursor=not-a-cursor")
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
@@ -181,12 +181,13 @@ def test_payment_collection_other_methods_are_a_json_405(auth_client, method):
     assert response.json()["code"] == "method_not_allowed"
 
 
-def test_payment_list_unexpected_error_is_a_json_500(monkeypatch):
+def test_payment_list_unexpected_error_is_a_json_500(monkeypatch, token):
     def broken():
         raise RuntimeError("database exploded")
 
     monkeypatch.setattr(selectors, "payment_list", broken)
     client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     response = client.get("/payment/")
 

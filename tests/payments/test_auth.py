@@ -96,10 +96,26 @@ def test_payment_post_checks_the_token_before_the_body(api_client):
     assert response.status_code == 401
 
 
-def test_payment_list_without_token_is_200(api_client, payment_path):
+def test_payment_list_without_token_is_401_with_challenge(api_client, payment_path, make_payment):
+    """Every payment carries a customer's name and address: only Orders may read them."""
+    make_payment()
+
     response = api_client.get(payment_path)
 
-    assert response.status_code == 200
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json()["code"] == "not_authenticated"
+    assert "Ada" not in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["", "?updatedSince=2026-01-01T00:00:00Z", "?pageSize=1"])
+def test_payment_list_with_a_wrong_token_is_401(api_client, token, query):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}-wrong")
+
+    response = api_client.get(f"/payment/{query}")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
 
 
 def test_payment_list_with_the_token_is_200(auth_client):

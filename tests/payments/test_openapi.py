@@ -10,15 +10,18 @@ from common.openapi import *  # noqa: F403 (the shared tests run here, with this
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "payments.yaml"
 
 
-def test_openapi_schema_asks_a_bearer_token_for_writes_only():
+def test_openapi_schema_asks_a_bearer_token_for_payments_read_or_written():
     schema = yaml.safe_load(SCHEMA_FILE.read_text())
     payment = schema["paths"]["/payment"]
     refund = schema["paths"]["/payment/{orderNumber}/refund"]["post"]
 
     assert schema["components"]["securitySchemes"]["serviceToken"]["scheme"] == "bearer"
-    assert payment["post"]["security"] == refund["security"] == [{"serviceToken": []}]
-    assert "security" not in payment["get"]
-    assert "401" in payment["post"]["responses"] and "401" in refund["responses"]
+    token = [{"serviceToken": []}]
+    assert payment["post"]["security"] == payment["get"]["security"] == refund["security"] == token
+    assert all("401" in operation["responses"] for operation in (payment["post"], payment["get"]))
+    assert "401" in refund["responses"]
+    # The one read without a token: the enabled methods, which name no customer.
+    assert "security" not in schema["paths"]["/payment/methods"]["get"]
     assert {"400", "409", "413", "415"} <= set(payment["post"]["responses"])
     batch = schema["paths"]["/payment/batch"]["post"]
     assert batch["security"] == [{"serviceToken": []}]

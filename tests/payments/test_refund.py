@@ -309,10 +309,10 @@ def test_payment_refund_api_other_methods_are_a_json_405(auth_client, confirmed,
     assert stored(confirmed).status == PaymentStatus.CONFIRMED
 
 
-def test_payment_list_shows_a_refunded_payment(api_client, auth_client, confirmed, declined):
+def test_payment_list_shows_a_refunded_payment(auth_client, confirmed, declined):
     refunded = auth_client.post(f"/payment/{confirmed.order_number}/refund").json()
 
-    results = api_client.get("/payment/").json()["results"]
+    results = auth_client.get("/payment/").json()["results"]
 
     by_number = {item["orderNumber"]: item for item in results}
     assert by_number[confirmed.order_number] == refunded

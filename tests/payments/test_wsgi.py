@@ -22,7 +22,13 @@ def test_wsgi_api_post_and_get_answer_without_cookies(token):
         HTTP_AUTHORIZATION=f"Bearer {token}",
         HTTP_COOKIE=STALE_COOKIES,
     )
-    listed = call(application, "GET", "/payment/", HTTP_COOKIE=STALE_COOKIES)
+    listed = call(
+        application,
+        "GET",
+        "/payment/",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_COOKIE=STALE_COOKIES,
+    )
 
     assert created.status_code == 201, created.body
     assert listed.status_code == 200, listed.body
