@@ -178,9 +178,13 @@ def main() -> int:
 
         for port in (args.payments_port, args.orders_port):
             wait_until_ready(f"http://127.0.0.1:{port}/health/ready", stack.processes, 60)
+        orders_url = f"http://127.0.0.1:{args.orders_port}"
+        payments_url = f"http://127.0.0.1:{args.payments_port}"
         log(
-            f"ready: Orders http://127.0.0.1:{args.orders_port}/order/  "
-            f"Payments http://127.0.0.1:{args.payments_port}/payment/  (Ctrl-C stops)"
+            f"ready: Orders {orders_url}/order/  Payments {payments_url}/payment/\n"
+            f"  admin: {orders_url}/admin/ and {payments_url}/admin/"
+            " (`make admin` in another terminal creates the user admin)\n"
+            "  Ctrl-C stops everything"
         )
 
         while not stop_requested:
