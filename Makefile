@@ -46,14 +46,12 @@ $(PY):
 	  echo "   (no uv: pip installs everything)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); \
 	fi
 
-# $(call venv_install,<pip install arguments>): uv when there is one (PATH, then .venv), else pip.
-# uv compiles the bytecode at install, as pip does: left to the first start, the web workers,
-# the Celery worker and beat each compile the same modules at once (make run: 56 s against 40
-# on a loaded machine).
+# $(call venv_install,<pip install arguments>[,<uv's own options>]): uv when there is one (PATH,
+# then .venv), else pip.
 define venv_install
 	@uv="$$(command -v uv || echo $(VENV)/bin/uv)"; \
 	if [ "$(USE_UV)" = 1 ] && [ -x "$$uv" ]; then \
-	  echo "   uv pip install $(1)"; "$$uv" pip install --compile-bytecode --python $(PY) $(1); \
+	  echo "   uv pip install $(1)"; "$$uv" pip install $(2) --python $(PY) $(1); \
 	else \
 	  $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; \
 	  echo "   pip install $(1)"; $(PY) -m pip install --disable-pip-version-check --progress-bar off $(1); \
@@ -65,9 +63,13 @@ $(foreach package,$(LOCAL_PACKAGES),$(call venv_install,--no-deps -e ./$(package
 )
 endef
 
+# The runtime's bytecode is compiled at install, as pip does: left to the first start, the web
+# workers, the Celery worker and beat compile the same modules at once (make run: 56 s against
+# 40 on a loaded machine). The tooling's is not: a test run imports a small part of it, once
+# (compiling it all took 10 s of make test).
 $(VENV)/.runtime-installed: requirements.txt $(LOCAL_PACKAGE_FILES) | $(PY)
 	@echo "== install the runtime: requirements.txt $(LOCAL_PACKAGES)"
-	$(call venv_install,-r requirements.txt)
+	$(call venv_install,-r requirements.txt,--compile-bytecode)
 	$(install_local_packages)
 	@touch $@
 
