@@ -24,9 +24,9 @@ help: ## list the targets
 	@echo "Everything else:"
 	@$(call TARGET_LINE,[a-z0-9-]+) | grep -vE '^  make ($(subst $(eval) ,|,$(FIRST_TARGETS))) '
 
-# uv installs the locked requirements in about 2 s where pip takes about 30 (README, Install).
-# It is taken from PATH, else pip puts this pinned release into .venv first (3 s); USE_UV=0, or
-# a failure to get uv, installs with pip alone.
+# uv installs the runtime lock in about 1 s (plus compiling its bytecode) where pip takes 25 to
+# 30 (README, Install). It is taken from PATH, else pip puts this pinned release into a new .venv
+# first (3 s); USE_UV=0, or a failure to get uv, installs with pip alone.
 USE_UV ?= 1
 UV_VERSION := 0.13.9
 # The chassis (servicekit/), installed editable once it is in the tree; its own dependencies are
@@ -201,7 +201,7 @@ LOCK := pip compile --quiet --universal --generate-hashes --python-version 3.11 
 
 .PHONY: lock
 lock: | $(PY) ## re-pin requirements.txt and requirements-dev.txt from the .in files, with hashes (uv; UPGRADE=1)
-	@uv="$$(command -v uv || echo $(VENV)/bin/uv)"; [ -x "$$uv" ] || { echo "lock: needs uv (make install puts it in $(VENV))" >&2; exit 2; }; \
+	@uv="$$(command -v uv || echo $(VENV)/bin/uv)"; [ -x "$$uv" ] || { echo "lock: needs uv: on PATH, or $(PY) -m pip install uv==$(UV_VERSION)" >&2; exit 2; }; \
 	set -x; "$$uv" $(LOCK) requirements.in -o requirements.txt \
 	  && "$$uv" $(LOCK) requirements-dev.in -o requirements-dev.txt
 
