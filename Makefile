@@ -15,23 +15,81 @@ PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
 # The chassis' own suite, once, on a Django project with no service in it (servicekit/tests/).
 PYTEST_SERVICEKIT := cd servicekit/tests && DJANGO_SETTINGS_MODULE=settings ../../$(PY) -m pytest -c ../../pyproject.toml --rootdir ../.. .
 
+# The three commands a newcomer runs first come first; then every target in file order.
+FIRST_TARGETS := run admin test
+TARGET_LINE = grep -hE '^$(1):.*\#\# ' $(MAKEFILE_LIST) | awk -F':.*\#\# ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "Start here (README, Run it):"
+	@$(foreach target,$(FIRST_TARGETS),$(call TARGET_LINE,$(target));)
+	@echo "Everything else:"
+	@$(call TARGET_LINE,[a-z0-9-]+) | grep -vE '^  make ($(subst $(eval) ,|,$(FIRST_TARGETS))) '
 
-# The chassis (servicekit/) is installed editable, without dependencies: requirements.txt pins them.
-$(VENV)/.installed: requirements.txt servicekit/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e ./servicekit
-	touch $@
+# uv installs the runtime lock in about 1 s (plus compiling its bytecode) where pip takes 25 to
+# 30 (README, Install). It is taken from PATH, else pip puts this pinned release into a new .venv
+# first (3 s); USE_UV=0, or a failure to get uv, installs with pip alone.
+USE_UV ?= 1
+UV_VERSION := 0.13.9
+# The chassis (servicekit/), installed editable once it is in the tree; its own dependencies are
+# pinned in requirements.in like every other.
+LOCAL_PACKAGES := $(wildcard servicekit)
+LOCAL_PACKAGE_FILES := $(wildcard $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES)))
+
+$(PY):
+	@echo "== create $(VENV)"
+	@if [ "$(USE_UV)" = 1 ] && command -v uv >/dev/null; then \
+	  uv venv --quiet --python "$(PYTHON)" $(VENV); \
+	elif [ "$(USE_UV)" = 1 ] && $(PYTHON) -m venv --without-pip $(VENV) \
+	  && echo "== install uv $(UV_VERSION) into $(VENV) with pip" \
+	  && $(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; then \
+	  :; \
+	else \
+	  echo "   (no uv: pip installs everything)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); \
+	fi
+
+# $(call venv_install,<pip install arguments>[,<uv's own options>]): uv when there is one (PATH,
+# then .venv), else pip.
+define venv_install
+	@uv="$$(command -v uv || echo $(VENV)/bin/uv)"; \
+	if [ "$(USE_UV)" = 1 ] && [ -x "$$uv" ]; then \
+	  echo "   uv pip install $(1)"; "$$uv" pip install $(2) --python $(PY) $(1); \
+	else \
+	  $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; \
+	  echo "   pip install $(1)"; $(PY) -m pip install --disable-pip-version-check --progress-bar off $(1); \
+	fi
+endef
+
+define install_local_packages
+$(foreach package,$(LOCAL_PACKAGES),$(call venv_install,--no-deps -e ./$(package))
+)
+endef
+
+# The runtime's bytecode is compiled at install, as pip does: left to the first start, the web
+# workers, the Celery worker and beat compile the same modules at once (make run: 56 s against
+# 40 on a loaded machine). The tooling's is not: a test run imports a small part of it, once
+# (compiling it all took 10 s of make test).
+$(VENV)/.runtime-installed: requirements.txt $(LOCAL_PACKAGE_FILES) | $(PY)
+	@echo "== install the runtime: requirements.txt $(LOCAL_PACKAGES)"
+	$(call venv_install,-r requirements.txt,--compile-bytecode)
+	$(install_local_packages)
+	@touch $@
+
+# The development lock holds the runtime too, at the same versions: after it, install is done.
+$(VENV)/.dev-installed: requirements-dev.txt requirements.txt $(LOCAL_PACKAGE_FILES) | $(PY)
+	@echo "== install the runtime, tests and tooling: requirements-dev.txt $(LOCAL_PACKAGES)"
+	$(call venv_install,-r requirements-dev.txt)
+	$(install_local_packages)
+	@touch $@ $(VENV)/.runtime-installed
 
 .PHONY: install
-install: $(VENV)/.installed ## create .venv and install the pinned requirements and servicekit/
+install: $(VENV)/.runtime-installed ## create .venv and install what the services run (requirements.txt)
+
+.PHONY: install-dev
+install-dev: $(VENV)/.dev-installed ## install the runtime plus tests and tooling (requirements-dev.txt)
 
 .PHONY: run
-run: install ## run everything in the foreground on the embedded default (Ctrl-C stops it; a child that dies stops it too)
+run: install ## run everything in the foreground on the embedded default: Orders :3001, Payments :3000 (Ctrl-C stops it; a child that dies stops it too)
 	$(PY) docker/run_local.py
 
 .PHONY: run-prod
@@ -46,29 +104,36 @@ migrate: install ## apply both projects' migrations
 	./manage_all.sh migrate --noinput
 
 .PHONY: admin
-admin: install ## create or reset the local admin user of both services (user admin, password ADMIN_PASSWORD or "admin")
-	ADMIN_PASSWORD="$${ADMIN_PASSWORD:-admin}" ./manage_all.sh shell -c "$$ENSURE_ADMIN"
+admin: migrate ## create (or reset) the local user admin in both admins, password ADMIN_PASSWORD or "admin"; says where to log in
+	@for project in orders_project payments_project; do \
+	  echo "== $$project: user admin"; \
+	  (cd $$project && ADMIN_PASSWORD="$${ADMIN_PASSWORD:-admin}" ../$(PY) manage.py shell -v 0 -c "$$ENSURE_ADMIN") || exit 1; \
+	done
+	@echo "Log in as admin, password $${ADMIN_PASSWORD:-admin}, once make run is up:"
+	@echo "  Orders   http://127.0.0.1:$${ORDERS_PORT:-3001}/admin/"
+	@echo "  Payments http://127.0.0.1:$${PAYMENTS_PORT:-3000}/admin/"
+	@echo "(Docker and production have no default user: createsuperuser, see README, The admin.)"
 
 # Local runs only: in Docker or production, `python manage.py createsuperuser` asks for a password.
 export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model; \
   user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True}); \
-  user.set_password(os.environ["ADMIN_PASSWORD"]); user.save(); print("admin user ready")
+  user.set_password(os.environ["ADMIN_PASSWORD"]); user.save()
 
 .PHONY: test
-test: install ## the whole suite: the chassis, Orders, Payments, then end to end
+test: install-dev ## the whole suite: the chassis, Orders, Payments, then end to end
 	$(PYTEST_SERVICEKIT)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 	$(PYTEST_E2E)
 
 .PHONY: test-unit
-test-unit: install ## the chassis, Orders and Payments suites only (no processes started)
+test-unit: install-dev ## the chassis, Orders and Payments suites only (no processes started)
 	$(PYTEST_SERVICEKIT)
 	$(PYTEST_ORDERS)
 	$(PYTEST_PAYMENTS)
 
 .PHONY: test-faults
-test-faults: install ## fault suite: kills Payments, the worker, Redis, DB connections under load (needs PostgreSQL)
+test-faults: install-dev ## fault suite: kills Payments, the worker, Redis, DB connections under load (needs PostgreSQL)
 	$(PY) -m pytest -c pyproject.toml tests/faults
 
 .PHONY: browser-deps
@@ -76,17 +141,17 @@ browser-deps: ## install Debian's Chromium for the admin browser test (needs roo
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 .PHONY: lint
-lint: install ## ruff check and format check
+lint: install-dev ## ruff check and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: format
-format: install ## ruff fix and format
+format: install-dev ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 .PHONY: compose-check
-compose-check: install ## validate docker-compose.yml (no Docker engine needed)
+compose-check: install-dev ## validate docker-compose.yml (no Docker engine needed)
 	"$(COMPOSE_BIN)" -f docker-compose.yml config --quiet
 	@echo "docker-compose.yml is valid"
 
@@ -104,7 +169,7 @@ KUBECTL ?= $(VENV)/bin/kubectl
 K8S_KUSTOMIZATIONS := docker/k8s/base $(patsubst %/kustomization.yaml,%,$(wildcard docker/k8s/overlays/*/kustomization.yaml))
 
 .PHONY: k8s-check
-k8s-check: install ## render the Kubernetes manifests (base and overlays) and validate them offline, strictly
+k8s-check: install-dev ## render the Kubernetes manifests (base and overlays) and validate them offline, strictly
 	@out="$$(mktemp -d)"; trap 'rm -rf "$$out"' EXIT; set -e; \
 	for dir in $(K8S_KUSTOMIZATIONS); do \
 	  "$(KUBECTL)" kustomize "$$dir" > "$$out/$${dir//\//-}.yaml"; \
@@ -114,7 +179,7 @@ k8s-check: install ## render the Kubernetes manifests (base and overlays) and va
 	echo "Kubernetes manifests are valid"
 
 .PHONY: postman
-postman: install ## check the Postman collection against docs/openapi, then run it with newman on a fresh stack
+postman: install-dev ## check the Postman collection against docs/openapi, then run it with newman on a fresh stack
 	test -x node_modules/.bin/newman || npm ci --no-audit --no-fund
 	$(PY) -m pytest -c pyproject.toml tests/postman
 	$(PY) tests/postman/run_newman.py
@@ -125,20 +190,24 @@ openapi: install ## regenerate docs/openapi/orders.yaml and payments.yaml (valid
 	cd payments_project && ../$(PY) manage.py spectacular --validate --fail-on-warn --file ../docs/openapi/payments.yaml
 
 .PHONY: fuzz
-fuzz: install ## schemathesis, every check, against both services on a fresh stack (FUZZ_EXAMPLES, FUZZ_SEED)
+fuzz: install-dev ## schemathesis, every check, against both services on a fresh stack (FUZZ_EXAMPLES, FUZZ_SEED)
 	$(PY) tests/fuzz/run_schemathesis.py
 
 .PHONY: bench
-bench: install ## benchmark the real stack (gunicorn, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
+bench: install-dev ## benchmark the real stack (gunicorn, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) tests/bench/run_bench.py $(BENCH_ARGS)
 
+# Both locks pin every package with its hashes, for any platform (markers kept) on Python 3.11+;
+# a pin already in a lock stays unless UPGRADE=1 (or a .in file asks for another version).
+LOCK := pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+
 .PHONY: lock
-lock: ## re-pin requirements.txt from requirements.in in a fresh venv
-	rm -rf /tmp/orders-lock && $(PYTHON) -m venv /tmp/orders-lock
-	/tmp/orders-lock/bin/pip install --quiet -r requirements.in
-	{ echo "# Pinned with: make lock (pip freeze of a fresh venv with requirements.in). Python 3.11+."; \
-	  /tmp/orders-lock/bin/pip freeze; } > requirements.txt
+lock: | $(PY) ## re-pin requirements.txt and requirements-dev.txt from the .in files, with hashes (uv; UPGRADE=1)
+	@uv="$$(command -v uv || echo $(VENV)/bin/uv)"; [ -x "$$uv" ] || { echo "lock: needs uv: on PATH, or $(PY) -m pip install uv==$(UV_VERSION)" >&2; exit 2; }; \
+	set -x; "$$uv" $(LOCK) requirements.in -o requirements.txt \
+	  && "$$uv" $(LOCK) requirements-dev.in -o requirements-dev.txt
 
 .PHONY: clean
 clean: ## remove the local databases and static files (keeps .venv)

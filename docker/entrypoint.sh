@@ -38,6 +38,10 @@ gunicorn_in() {
     shift 2
     cd "$root/$project"
     export GUNICORN_BIND="${GUNICORN_BIND:-0.0.0.0:$port}"
+    # Where the image's HEALTHCHECK (docker/healthcheck.py) asks; best effort: a read-only /tmp
+    # only loses that check, and Kubernetes probes the pod itself.
+    echo "http://127.0.0.1:${GUNICORN_BIND##*:}/health/ready" \
+        > /tmp/healthcheck-url 2>/dev/null || true
     fresh_metrics_dir
     exec python -m gunicorn -c "$root/docker/gunicorn.conf.py" "$@" config.wsgi
 }

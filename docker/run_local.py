@@ -162,8 +162,14 @@ def main() -> int:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     metrics_dirs = {name: tempfile.mkdtemp(prefix=f"{name}-metrics-") for name in WEB}
     children = programs(args, env, metrics_dirs, redis_port)
-    ready = f"ready: Orders http://127.0.0.1:{args.orders_port}/order/  "
-    ready += f"Payments http://127.0.0.1:{args.payments_port}/payment/  (Ctrl-C stops)"
+    orders_url = f"http://127.0.0.1:{args.orders_port}"
+    payments_url = f"http://127.0.0.1:{args.payments_port}"
+    ready = (
+        f"ready: Orders {orders_url}/order/  Payments {payments_url}/payment/\n"
+        f"  admin: {orders_url}/admin/ and {payments_url}/admin/"
+        " (`make admin` in another terminal creates the user admin)\n"
+        "  Ctrl-C stops everything"
+    )
 
     def wait_ready(processes: dict) -> None:
         for port in (args.payments_port, args.orders_port):
