@@ -25,11 +25,8 @@ INSTALLED_APPS = [
     "payments",
 ]
 
-# Request id, metrics, the body limit, then Django's (the browser's four skip API_PATHS).
+# Request id, metrics, the body limit, then Django's own (servicekit/settings.py).
 MIDDLEWARE = base.MIDDLEWARE
-# The JSON API: these paths and everything under them. Any other path (the admin, /static/,
-# /docs, an unknown one) runs the whole of MIDDLEWARE.
-API_PATHS = ["/payment", "/health", "/schema"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -24,16 +24,16 @@ MIDDLEWARE = [
     "servicekit.request_id.RequestIdMiddleware",
     "servicekit.metrics.MetricsMiddleware",
     "servicekit.middleware.BodySizeLimitMiddleware",
-    # The four from servicekit.browser_middleware serve only the admin and pass by on API_PATHS.
-    # The others run on every path: the security headers (nosniff and X-Frame-Options matter to
-    # a JSON answer too), static files (a dictionary lookup), the allowed-hosts check.
+    # Django's own stack, on every path. The API uses no session, user or message (DRF's views
+    # are csrf_exempt and authenticate with DRF's classes, if any), so on an API path these do a
+    # dictionary lookup each and set no cookie; the admin gets its session, CSRF and login.
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "servicekit.browser_middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "servicekit.browser_middleware.CsrfViewMiddleware",
-    "servicekit.browser_middleware.AuthenticationMiddleware",
-    "servicekit.browser_middleware.MessageMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
