@@ -64,6 +64,8 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
     import dj_database_url
 
     url = os.environ.get(name) or f"sqlite:///{sqlite_path}"
+    # Connections are kept 10 minutes; Django checks a kept one (SELECT 1) before the first
+    # query of each request, so a connection the server closed is replaced, not failed on.
     config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web workers, the Celery worker and beat share one file: WAL lets readers run beside
@@ -80,7 +82,4 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
         config["TEST"] = {"NAME": db_file.removesuffix(".sqlite3") + ".test.sqlite3"}
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
-    if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend with a health check that needs no round trip (servicekit/postgresql/).
-        config["ENGINE"] = "servicekit.postgresql"
     return config
