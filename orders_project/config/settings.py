@@ -129,9 +129,6 @@ API_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
-# kombu's Redis transport with one client per channel rather than one per command
-# (config/broker.py); other schemes keep kombu's own.
-CELERY_BROKER_TRANSPORT = "config.broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged task becomes due again after this long, and is handed out at kombu's next
