@@ -210,6 +210,6 @@ LOGGING = base.logging_config(
     },
 )
 
-if not IS_LOCAL:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS: the redirect, HSTS, the proxy's header and secure cookies (SECURE_*, *_COOKIE_SECURE),
+# from the environment (servicekit/settings.py).
+globals().update(base.https_settings(is_local=IS_LOCAL))

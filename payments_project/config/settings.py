@@ -131,6 +131,6 @@ PAYMENTS_BATCH_MAX_BODY_BYTES = env_number(
 LOG_FORMAT = base.log_format(is_local=IS_LOCAL)
 LOGGING = base.logging_config(service="payments", log_format=LOG_FORMAT)
 
-if not IS_LOCAL:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS: the redirect, HSTS, the proxy's header and secure cookies (SECURE_*, *_COOKIE_SECURE),
+# from the environment (servicekit/settings.py).
+globals().update(base.https_settings(is_local=IS_LOCAL))

@@ -1,10 +1,14 @@
 """The settings both services share, as constants and small builders their config/settings.py
 calls; each service keeps its own names, routes and limits."""
 
+import re
+
 from django.core.exceptions import ImproperlyConfigured
 
-from servicekit.env import env_bool, env_str
+from servicekit.env import env_bool, env_number, env_str
 from servicekit.tracing import service_name
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 
 PLATFORM_APPS = [
     "django.contrib.admin",
@@ -74,6 +78,32 @@ def debug(*, is_local: bool) -> bool:
         # Debug pages show tracebacks and settings to whoever gets one: never outside local runs.
         raise ImproperlyConfigured("DJANGO_DEBUG can only be on when DJANGO_ENV is 'local'")
     return value
+
+
+def https_settings(*, is_local: bool) -> dict:
+    """Where TLS ends decides these, so they come from the environment, off by default: behind
+    a proxy that ends TLS, DJANGO_SECURE_PROXY_SSL_HEADER names the header it sets to "https";
+    HSTS and the redirect are for a deployment that is served over HTTPS only.
+    A service's settings take them with globals().update(...)."""
+    proxy_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+    if proxy_header and not _HEADER_NAME.fullmatch(proxy_header):
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER must be a header name, got {proxy_header!r}"
+        )
+    secure_cookies = env_bool("DJANGO_SECURE_COOKIES", not is_local)
+    return {
+        "SECURE_SSL_REDIRECT": env_bool("DJANGO_SECURE_SSL_REDIRECT", False),
+        # Probes and scrapers call the pod over plain HTTP; a redirect would fail them.
+        "SECURE_REDIRECT_EXEMPT": [r"^health/", r"^metrics/?$"],
+        "SECURE_HSTS_SECONDS": int(env_number("DJANGO_SECURE_HSTS_SECONDS", 0)),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False),
+        "SECURE_HSTS_PRELOAD": env_bool("DJANGO_SECURE_HSTS_PRELOAD", False),
+        "SECURE_PROXY_SSL_HEADER": (
+            ("HTTP_" + proxy_header.upper().replace("-", "_"), "https") if proxy_header else None
+        ),
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "CSRF_COOKIE_SECURE": secure_cookies,
+    }
 
 
 def spectacular_settings(*, title: str, description: str, enum_overrides: dict) -> dict:
