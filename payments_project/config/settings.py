@@ -18,6 +18,10 @@ SECRET_KEY = env_secret(
 )
 DEBUG = base.debug(is_local=IS_LOCAL)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Prometheus scrapes a pod by its IP (the Host it sends): Kubernetes gives it as POD_IP.
+ALLOWED_HOSTS += env_list("POD_IP", [])
+# GET /metrics asks for "Authorization: Bearer <token>" when this is set (servicekit/metrics.py).
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
