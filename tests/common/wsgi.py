@@ -170,4 +170,3 @@ def test_wsgi_request_id_and_metrics_apply_to_the_api_and_the_admin(service, whe
     assert answer.status_code == 200
     assert answer.get("X-Request-ID") == "mw-test-1"
     assert requests_counted("GET", route, "2xx") == counted + 1
-
