@@ -5,7 +5,7 @@ import re
 
 from django.core.exceptions import ImproperlyConfigured
 
-from servicekit.env import env_bool, env_number, env_str
+from servicekit.env import env_bool, env_list, env_number, env_secret, env_str
 from servicekit.tracing import service_name
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -69,6 +69,42 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
+
+
+def service_settings(*, name: str, var_dir, is_local: bool) -> dict:
+    """The head both services' settings wrote out in full: the secret key (<NAME>_SECRET_KEY),
+    debug, hosts, Django's middleware and templates, the language and time zone, static files,
+    DRF and HTTPS. A service's settings take them with globals().update(...) and state the rest."""
+    allowed_hosts = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    return {
+        "SECRET_KEY": env_secret(
+            f"{name.upper()}_SECRET_KEY",
+            local_default=f"local-only-{name}-secret-key",
+            is_local=is_local,
+        ),
+        "DEBUG": debug(is_local=is_local),
+        # Prometheus scrapes a pod by its IP (the Host it sends): Kubernetes gives it as POD_IP.
+        "ALLOWED_HOSTS": allowed_hosts + env_list("POD_IP", []),
+        "CSRF_TRUSTED_ORIGINS": env_list("DJANGO_CSRF_TRUSTED_ORIGINS", []),
+        # GET /metrics asks for "Authorization: Bearer <token>" when this is set (metrics.py).
+        "METRICS_BEARER_TOKEN": env_str("METRICS_BEARER_TOKEN", ""),
+        "MIDDLEWARE": MIDDLEWARE,
+        "ROOT_URLCONF": "config.urls",
+        "WSGI_APPLICATION": "config.wsgi.application",
+        # The API answers with and without a trailing slash; no redirect that drops a POST body.
+        "APPEND_SLASH": False,
+        "TEMPLATES": TEMPLATES,
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "LANGUAGE_CODE": "en-us",
+        "TIME_ZONE": "UTC",
+        "USE_TZ": True,
+        # Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
+        "FORMAT_MODULE_PATH": ["servicekit.formats"],
+        "STATIC_URL": "static/",
+        "STATIC_ROOT": var_dir / "static",
+        "REST_FRAMEWORK": REST_FRAMEWORK,
+        **https_settings(is_local=is_local),
+    }
 
 
 def debug(*, is_local: bool) -> bool:
