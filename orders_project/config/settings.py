@@ -12,12 +12,9 @@ VAR_DIR = Path(env_str("ORDERS_VAR_DIR", str(BASE_DIR / "var")))
 
 DJANGO_ENV = env_str("DJANGO_ENV", "local")
 IS_LOCAL = DJANGO_ENV == "local"
-SECRET_KEY = env_secret(
-    "ORDERS_SECRET_KEY", local_default="local-only-orders-secret-key", is_local=IS_LOCAL
-)
-DEBUG = base.debug(is_local=IS_LOCAL)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# The secret key (ORDERS_SECRET_KEY), debug, hosts, middleware, templates, language and time
+# zone, static files, DRF and HTTPS: the platform's, written once (servicekit/settings.py).
+globals().update(base.service_settings(name="orders", var_dir=VAR_DIR, is_local=IS_LOCAL))
 
 INSTALLED_APPS = [
     *base.PLATFORM_APPS,
@@ -25,31 +22,8 @@ INSTALLED_APPS = [
     "orders",
 ]
 
-# Request id, metrics, the body limit, then Django's (the browser's four skip API_PATHS).
-MIDDLEWARE = base.MIDDLEWARE
-# The JSON API: these paths and everything under them. Any other path (the admin, /static/,
-# /docs, an unknown one) runs the whole of MIDDLEWARE.
-API_PATHS = ["/order", "/health", "/schema"]
-
-ROOT_URLCONF = "config.urls"
-WSGI_APPLICATION = "config.wsgi.application"
-# The API answers with and without a trailing slash; no redirects that would drop a POST body.
-APPEND_SLASH = False
-
-TEMPLATES = base.TEMPLATES
-
 DATABASES = {"default": env_database("ORDERS_DATABASE_URL", sqlite_path=VAR_DIR / "orders.sqlite3")}
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_TZ = True
-# Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
-FORMAT_MODULE_PATH = ["servicekit.formats"]
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-
-REST_FRAMEWORK = base.REST_FRAMEWORK
 # A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
 # cap on request.body, for a body that came without a Content-Length, is the same number.
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
@@ -144,9 +118,6 @@ API_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
-# kombu's Redis transport with one client per channel rather than one per command
-# (config/broker.py); other schemes keep kombu's own.
-CELERY_BROKER_TRANSPORT = "config.broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged task becomes due again after this long, and is handed out at kombu's next
@@ -230,7 +201,3 @@ LOGGING = base.logging_config(
         for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
     },
 )
-
-if not IS_LOCAL:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

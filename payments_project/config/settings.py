@@ -6,52 +6,26 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from servicekit import settings as base
-from servicekit.env import env_bool, env_database, env_list, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_database, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAYMENTS_VAR_DIR", str(BASE_DIR / "var")))
 
 DJANGO_ENV = env_str("DJANGO_ENV", "local")
 IS_LOCAL = DJANGO_ENV == "local"
-SECRET_KEY = env_secret(
-    "PAYMENTS_SECRET_KEY", local_default="local-only-payments-secret-key", is_local=IS_LOCAL
-)
-DEBUG = base.debug(is_local=IS_LOCAL)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# The secret key (PAYMENTS_SECRET_KEY), debug, hosts, middleware, templates, language and time
+# zone, static files, DRF and HTTPS: the platform's, written once (servicekit/settings.py).
+globals().update(base.service_settings(name="payments", var_dir=VAR_DIR, is_local=IS_LOCAL))
 
 INSTALLED_APPS = [
     *base.PLATFORM_APPS,
     "payments",
 ]
 
-# Request id, metrics, the body limit, then Django's (the browser's four skip API_PATHS).
-MIDDLEWARE = base.MIDDLEWARE
-# The JSON API: these paths and everything under them. Any other path (the admin, /static/,
-# /docs, an unknown one) runs the whole of MIDDLEWARE.
-API_PATHS = ["/payment", "/health", "/schema"]
-
-ROOT_URLCONF = "config.urls"
-WSGI_APPLICATION = "config.wsgi.application"
-# The API answers with and without a trailing slash; no redirects that would drop a POST body.
-APPEND_SLASH = False
-
-TEMPLATES = base.TEMPLATES
-
 DATABASES = {
     "default": env_database("PAYMENTS_DATABASE_URL", sqlite_path=VAR_DIR / "payments.sqlite3")
 }
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_TZ = True
-# Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
-FORMAT_MODULE_PATH = ["servicekit.formats"]
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-
-REST_FRAMEWORK = base.REST_FRAMEWORK
 # A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
 # cap on request.body, for a body that came without a Content-Length, is the same number. The one
 # exception, POST /payment/batch, has its own limit: PAYMENTS_BATCH_MAX_BODY_BYTES below.
@@ -133,7 +107,3 @@ PAYMENTS_BATCH_MAX_BODY_BYTES = env_number(
 # (servicekit/settings.py).
 LOG_FORMAT = base.log_format(is_local=IS_LOCAL)
 LOGGING = base.logging_config(service="payments", log_format=LOG_FORMAT)
-
-if not IS_LOCAL:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

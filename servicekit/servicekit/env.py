@@ -1,39 +1,38 @@
-"""Typed readers for settings that come from the environment.
-
-Every setting has a safe local default; secrets get one only when DJANGO_ENV is "local".
+"""Typed readers for settings that come from the environment: django-environ reads and parses,
+these add what it leaves open: a bad value stops the service at start with the variable's name
+(environ takes "maybe" for False and raises a bare ValueError on "lots"), numbers have bounds,
+list items are trimmed, and secrets get a default only when DJANGO_ENV is "local".
 """
 
 import os
 
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_env = environ.Env()
+_TRUE = frozenset(value.lower() for value in environ.Env.BOOLEAN_TRUE_STRINGS)
+_FALSE = frozenset({"0", "false", "no", "off", "n", ""})
 
 
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    return _env.str(name, default=default)
 
 
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
-    if raw is None:
-        return default
-    if raw.strip().lower() in _TRUE:
-        return True
-    if raw.strip().lower() in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+    if raw is not None and raw.strip().lower() not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+    return _env.bool(name, default=default)
 
 
 def env_number(
     name: str, default: float, *, kind: type = int, minimum: float = 0, maximum: float | None = None
 ) -> float:
-    raw = os.environ.get(name)
-    if raw is None:
+    if name not in os.environ:
         return default
+    raw = os.environ[name]
     try:
-        value = kind(raw)
+        value = _env.int(name) if kind is int else _env.float(name)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a {kind.__name__}, got {raw!r}") from None
     if value < minimum:
@@ -44,14 +43,13 @@ def env_number(
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
+    if name not in os.environ:
         return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    return [item.strip() for item in _env.list(name) if item.strip()]
 
 
 def env_secret(name: str, *, local_default: str, is_local: bool) -> str:
-    value = os.environ.get(name)
+    value = _env.str(name, default="")
     if value:
         return value
     if is_local:
@@ -61,10 +59,14 @@ def env_secret(name: str, *, local_default: str, is_local: bool) -> str:
 
 def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
     """A DATABASES entry from a URL; SQLite (the embedded default) tuned for several processes."""
-    import dj_database_url
-
-    url = os.environ.get(name) or f"sqlite:///{sqlite_path}"
-    config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    if not os.environ.get(name):
+        config = environ.Env.db_url_config(f"sqlite:///{sqlite_path}")
+    else:
+        config = _env.db_url(name)
+    # Connections are kept 10 minutes; Django checks a kept one (SELECT 1) before the first
+    # query of each request, so a connection the server closed is replaced, not failed on.
+    config["CONN_MAX_AGE"] = 600
+    config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web workers, the Celery worker and beat share one file: WAL lets readers run beside
         # the writer, IMMEDIATE takes the write lock at BEGIN so two writers queue on the busy
@@ -80,7 +82,4 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
         config["TEST"] = {"NAME": db_file.removesuffix(".sqlite3") + ".test.sqlite3"}
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
-    if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend with a health check that needs no round trip (servicekit/postgresql/).
-        config["ENGINE"] = "servicekit.postgresql"
     return config

@@ -4,28 +4,23 @@ gunicorn serves from several processes: with PROMETHEUS_MULTIPROC_DIR set (docke
 the container entrypoint) each process writes its samples to files there and a scrape adds them
 up; without it (tests, manage.py runserver) the process's own registry answers.
 
-The middleware answers /metrics itself, ahead of CommonMiddleware: a scraper addresses a pod by
-its IP, which is no allowed host. Labels are bounded: a known method or "other", the URL
+/metrics is prometheus_client's own Django view, routed in servicekit/urls.py, behind an optional
+bearer token (METRICS_BEARER_TOKEN). Labels are bounded: a known method or "other", the URL
 pattern's name (never the raw path) and the status class.
 """
 
+import hmac
 import os
 import time
 
-from django.http import HttpResponse, JsonResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.django import PrometheusDjangoView
 
 from servicekit.errors import error_body
 
-PATHS = frozenset({"/metrics", "/metrics/"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LABELS = ["method", "route", "status"]
 
@@ -57,19 +52,38 @@ def scrape_registry(*, collectors: bool = True) -> CollectorRegistry:
 
 
 def route_of(request, path: str) -> str:
-    if path in PATHS:
-        return "metrics"
     match = getattr(request, "resolver_match", None)
     if match is not None:
-        return match.view_name  # "order-status", "admin:index": a pattern's name, bounded
+        return match.view_name  # "order-status", "admin:index", "metrics": bounded
     return "static" if path.startswith("/static/") else "unmatched"
 
 
-def metrics_response(request) -> HttpResponse:
+def _authorized(request) -> bool:
+    expected = settings.METRICS_BEARER_TOKEN
+    if not expected:
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), expected.encode())
+
+
+_prometheus_view = None
+
+
+@csrf_exempt
+def metrics_view(request):
+    """prometheus_client's view, for GET and HEAD, to a scraper that has the token if one is
+    set; every other answer in the service's JSON error shape."""
+    global _prometheus_view
     if request.method not in {"GET", "HEAD"}:
         body = error_body("method_not_allowed", f'Method "{request.method}" not allowed.')
         return JsonResponse(body, status=405, headers={"Allow": "GET, HEAD"})
-    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
+    if not _authorized(request):
+        body = error_body("not_authenticated", "A valid bearer token is required.")
+        return JsonResponse(body, status=401, headers={"WWW-Authenticate": "Bearer"})
+    if _prometheus_view is None:
+        # Built at the first scrape, after every app registered its scrape-time collectors.
+        _prometheus_view = PrometheusDjangoView.as_view(registry=scrape_registry())
+    return _prometheus_view(request)
 
 
 class MetricsMiddleware:
@@ -78,10 +92,9 @@ class MetricsMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        path = request.path_info
-        response = metrics_response(request) if path in PATHS else self.get_response(request)
+        response = self.get_response(request)
         method = request.method if request.method in METHODS else "other"
-        labels = (method, route_of(request, path), f"{response.status_code // 100}xx")
+        labels = (method, route_of(request, request.path_info), f"{response.status_code // 100}xx")
         REQUESTS.labels(*labels).inc()
         LATENCY.labels(*labels).observe(time.perf_counter() - started)
         return response

@@ -1,15 +1,18 @@
 """Refuse a body over API_MAX_BODY_BYTES by its Content-Length, before anything reads it.
 
-A body without a Content-Length (chunked) is never read under WSGI; where a server hands one over
-anyway (ASGI), request.body stops at DATA_UPLOAD_MAX_MEMORY_SIZE, the same number, and
-servicekit.errors answers that with the same 413.
-
-A view that takes larger bodies (Payments' POST /payment/batch) says so with a
-`max_body_bytes()` classmethod, and reads its body with a parser that enforces that limit
-instead: see payments/parsers.py for why request.body, and so DATA_UPLOAD_MAX_MEMORY_SIZE,
-cannot be used there.
+Why this stays beside DATA_UPLOAD_MAX_MEMORY_SIZE (the same number, issue 10): Django's cap
+covers a plain route as well as this does. It refuses by Content-Length when request.body is
+first read, and a chunked body without a Content-Length is never read under WSGI (both tested
+in tests/common/abuse.py). It leaves two cases open:
+- a Content-Length that is not a whole number ("abc", "-1", "1.5"): Django's check calls int()
+  on it and the request ends in a 500; here it is a JSON 400;
+- a route with a larger limit of its own: Django's cap is one number for every route, so a
+  view that takes larger bodies (Payments' POST /payment/batch) says so with a
+  `max_body_bytes()` classmethod and reads its body with a parser that enforces that limit
+  (payments/parsers.py says why request.body cannot be used there).
 Only a body over API_MAX_BODY_BYTES costs the URL lookup, so the limit of every other route stays
-exactly what it was.
+exactly what it was. Where a server hands over a chunked body anyway (ASGI), request.body stops
+at DATA_UPLOAD_MAX_MEMORY_SIZE and servicekit.errors answers with the same 413.
 """
 
 from django.conf import settings

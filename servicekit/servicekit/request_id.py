@@ -1,5 +1,14 @@
 """A request id on every log line: taken from X-Request-ID when it is safe to log, else made
 here, kept in a contextvar for the request's duration and sent back in the response.
+
+Ours, not django-guid (3.6.1, read for issue 10): it keeps the header name (GUID_HEADER_NAME)
+and carries the id into Celery tasks, but offers two ways to treat a client's id and neither is
+our contract. With VALIDATE_GUID on (its default) any id that is not a UUID is replaced, so
+Orders' own ids ("req-o-1", a task id's fallback) and every caller's readable id are lost; with
+it off any string is kept unchecked: 10 KB, newlines, quotes, i.e. forged log lines and fields.
+It has no hook for our rule (1 to 64 of [A-Za-z0-9._-]) short of overriding its middleware's
+internals. This module is 40 lines; the propagation is orders/clients.py and
+config/celery_signals.py.
 """
 
 import re

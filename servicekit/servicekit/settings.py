@@ -1,10 +1,14 @@
 """The settings both services share, as constants and small builders their config/settings.py
 calls; each service keeps its own names, routes and limits."""
 
+import re
+
 from django.core.exceptions import ImproperlyConfigured
 
-from servicekit.env import env_bool, env_str
+from servicekit.env import env_bool, env_list, env_number, env_secret, env_str
 from servicekit.tracing import service_name
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 
 PLATFORM_APPS = [
     "django.contrib.admin",
@@ -24,16 +28,16 @@ MIDDLEWARE = [
     "servicekit.request_id.RequestIdMiddleware",
     "servicekit.metrics.MetricsMiddleware",
     "servicekit.middleware.BodySizeLimitMiddleware",
-    # The four from servicekit.browser_middleware serve only the admin and pass by on API_PATHS.
-    # The others run on every path: the security headers (nosniff and X-Frame-Options matter to
-    # a JSON answer too), static files (a dictionary lookup), the allowed-hosts check.
+    # Django's own stack, on every path. The API uses no session, user or message (DRF's views
+    # are csrf_exempt and authenticate with DRF's classes, if any), so on an API path these do a
+    # dictionary lookup each and set no cookie; the admin gets its session, CSRF and login.
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "servicekit.browser_middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "servicekit.browser_middleware.CsrfViewMiddleware",
-    "servicekit.browser_middleware.AuthenticationMiddleware",
-    "servicekit.browser_middleware.MessageMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -67,6 +71,42 @@ REST_FRAMEWORK = {
 }
 
 
+def service_settings(*, name: str, var_dir, is_local: bool) -> dict:
+    """The head both services' settings wrote out in full: the secret key (<NAME>_SECRET_KEY),
+    debug, hosts, Django's middleware and templates, the language and time zone, static files,
+    DRF and HTTPS. A service's settings take them with globals().update(...) and state the rest."""
+    allowed_hosts = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    return {
+        "SECRET_KEY": env_secret(
+            f"{name.upper()}_SECRET_KEY",
+            local_default=f"local-only-{name}-secret-key",
+            is_local=is_local,
+        ),
+        "DEBUG": debug(is_local=is_local),
+        # Prometheus scrapes a pod by its IP (the Host it sends): Kubernetes gives it as POD_IP.
+        "ALLOWED_HOSTS": allowed_hosts + env_list("POD_IP", []),
+        "CSRF_TRUSTED_ORIGINS": env_list("DJANGO_CSRF_TRUSTED_ORIGINS", []),
+        # GET /metrics asks for "Authorization: Bearer <token>" when this is set (metrics.py).
+        "METRICS_BEARER_TOKEN": env_str("METRICS_BEARER_TOKEN", ""),
+        "MIDDLEWARE": MIDDLEWARE,
+        "ROOT_URLCONF": "config.urls",
+        "WSGI_APPLICATION": "config.wsgi.application",
+        # The API answers with and without a trailing slash; no redirect that drops a POST body.
+        "APPEND_SLASH": False,
+        "TEMPLATES": TEMPLATES,
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "LANGUAGE_CODE": "en-us",
+        "TIME_ZONE": "UTC",
+        "USE_TZ": True,
+        # Admin: times to the second, "2026-12-02 06:08:03" (Django's en format drops seconds).
+        "FORMAT_MODULE_PATH": ["servicekit.formats"],
+        "STATIC_URL": "static/",
+        "STATIC_ROOT": var_dir / "static",
+        "REST_FRAMEWORK": REST_FRAMEWORK,
+        **https_settings(is_local=is_local),
+    }
+
+
 def debug(*, is_local: bool) -> bool:
     """DJANGO_DEBUG, off by default even locally: every error stays a JSON body."""
     value = env_bool("DJANGO_DEBUG", False)
@@ -74,6 +114,32 @@ def debug(*, is_local: bool) -> bool:
         # Debug pages show tracebacks and settings to whoever gets one: never outside local runs.
         raise ImproperlyConfigured("DJANGO_DEBUG can only be on when DJANGO_ENV is 'local'")
     return value
+
+
+def https_settings(*, is_local: bool) -> dict:
+    """Where TLS ends decides these, so they come from the environment, off by default: behind
+    a proxy that ends TLS, DJANGO_SECURE_PROXY_SSL_HEADER names the header it sets to "https";
+    HSTS and the redirect are for a deployment that is served over HTTPS only.
+    A service's settings take them with globals().update(...)."""
+    proxy_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+    if proxy_header and not _HEADER_NAME.fullmatch(proxy_header):
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER must be a header name, got {proxy_header!r}"
+        )
+    secure_cookies = env_bool("DJANGO_SECURE_COOKIES", not is_local)
+    return {
+        "SECURE_SSL_REDIRECT": env_bool("DJANGO_SECURE_SSL_REDIRECT", False),
+        # Probes and scrapers call the pod over plain HTTP; a redirect would fail them.
+        "SECURE_REDIRECT_EXEMPT": [r"^health/", r"^metrics/?$"],
+        "SECURE_HSTS_SECONDS": int(env_number("DJANGO_SECURE_HSTS_SECONDS", 0)),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False),
+        "SECURE_HSTS_PRELOAD": env_bool("DJANGO_SECURE_HSTS_PRELOAD", False),
+        "SECURE_PROXY_SSL_HEADER": (
+            ("HTTP_" + proxy_header.upper().replace("-", "_"), "https") if proxy_header else None
+        ),
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "CSRF_COOKIE_SECURE": secure_cookies,
+    }
 
 
 def spectacular_settings(*, title: str, description: str, enum_overrides: dict) -> dict:

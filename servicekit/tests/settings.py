@@ -1,5 +1,6 @@
 """The smallest Django project the chassis' own tests need: no service in it. The database is
-SERVICEKIT_DATABASE_URL (a postgres:// URL runs the PostgreSQL engine's tests), else SQLite."""
+SERVICEKIT_DATABASE_URL (a postgres:// URL also runs the test of a connection the server
+closed), else SQLite."""
 
 from pathlib import Path
 
@@ -13,5 +14,4 @@ DATABASES = {
         sqlite_path=Path(__file__).resolve().parent.parent / "var" / "servicekit.sqlite3",
     )
 }
-API_PATHS = ["/thing", "/health", "/schema"]
 USE_TZ = True

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import loads
 from data import Broker, Database
-from stack import DELIVERY_DELAY_SECONDS, Stack, _cmdline, fresh_database
+from stack import DELIVERY_DELAY_SECONDS, Stack, _children, _cmdline, fresh_database
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -35,10 +35,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def group_of(pid: int) -> str | None:
+def descendants(root: int) -> set[int]:
+    """`root` and every process under it."""
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(_children(pid))
+    return found
+
+
+def group_of(pid: int, databases: tuple[str, ...], ours: set[int]) -> str | None:
+    """The stack's own processes only: on a shared machine other stacks run gunicorn, Celery and
+    PostgreSQL backends too, and must not be counted."""
     command = _cmdline(pid)
-    if command.startswith("postgres") and "bench_" in command:
+    if command.startswith("postgres") and any(f" {name} " in command for name in databases):
         return "PostgreSQL backends"
+    if pid not in ours:
+        return None
     if "redis-server" in command:
         return "Redis"
     if "gunicorn" in command:
@@ -52,9 +66,12 @@ def group_of(pid: int) -> str | None:
     return None
 
 
-def snapshot() -> dict[tuple[str, int], float]:
+def snapshot(stack: Stack, databases: tuple[str, ...]) -> dict[tuple[str, int], float]:
+    ours = descendants(stack.process.pid)
     pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    return {(group, pid): cpu_seconds(pid) for pid in pids if (group := group_of(pid))}
+    return {
+        (group, pid): cpu_seconds(pid) for pid in pids if (group := group_of(pid, databases, ours))
+    }
 
 
 def settle(db: Database, after_id: int) -> tuple[bool, bool]:
@@ -80,13 +97,14 @@ def main() -> int:
             loads.wrk(stack.orders_url, "post_order.lua", connections=16, seconds=2)  # warm-up
             settle(db, 0)
             first_id = db.max_order_id()
-            before = snapshot()
+            databases = tuple(url.rpartition("/")[2] for url in (orders_db, pay_db))
+            before = snapshot(stack, databases)
             run = loads.wrk(
                 stack.orders_url, "post_order.lua", connections=16, seconds=args.seconds
             )
             decided, delivered = settle(db, first_id)
             time.sleep(1)  # the last task or sweep in flight
-            after = snapshot()
+            after = snapshot(stack, databases)
             created = db.run_orders(first_id)
             orders, left = created["count"], created["created"]
             queued = broker.backlog()

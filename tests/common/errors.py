@@ -1,6 +1,7 @@
 """The one error shape, and request bodies written as raw JSON text."""
 
 import json
+import os
 import runpy
 
 import config.settings
@@ -53,6 +54,8 @@ def load_settings(monkeypatch, tmp_path, var_dir_env: str, **env: str) -> dict:
     monkeypatch.setenv(var_dir_env, str(tmp_path))
     for name in ("DJANGO_ENV", "DJANGO_DEBUG", "API_MAX_BODY_BYTES"):
         monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith("DJANGO_SECURE_")]:
+        monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return runpy.run_path(config.settings.__file__)

@@ -1,7 +1,6 @@
 """Request ids and JSON logs: from the request, through the task's headers, to Payments."""
 
 import copy
-import io
 import json
 import logging
 import logging.config
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from broker import memory_broker, run_as_worker
+from common.logs import *  # noqa: F403 (the log_events fixture)
 from django.conf import settings
 from helpers import batch_echo
 
@@ -26,18 +26,6 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = {"name": "Ada", "address": "1 Loop Road", "price": "12.50"}
 MOVED = "1 of 1 orders moved from created"  # the charger applying its batch's one result
-
-
-@pytest.fixture
-def log_events():
-    """The JSON events the services' console handler would write, as dicts."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter(service="orders"))
-    logging.getLogger().addHandler(handler)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    logging.getLogger().removeHandler(handler)
 
 
 @pytest.mark.parametrize("sent", ["abc-123", "A.b_C-9", "x" * 64, "0f" * 16])

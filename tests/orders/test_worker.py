@@ -1,6 +1,5 @@
-"""How tasks travel and how the worker takes them: sweeps first, on their own queue; one Redis
-client per broker channel and one database connection kept across tasks, instead of a new one
-per command or per task."""
+"""How tasks travel and how the worker takes them: sweeps first, on their own queue; one
+database connection kept across tasks, instead of a new one per task."""
 
 import socket
 import subprocess
@@ -15,7 +14,7 @@ from django.db import connection
 from helpers import batch_echo
 from kombu import Connection
 
-from config import broker, celery_signals
+from config import celery_signals
 from config.celery_app import app
 from orders.tasks import charge_orders, charge_waiting_orders, deliver_due_orders
 
@@ -80,52 +79,6 @@ def test_sweeps_are_taken_before_a_backlog_of_payment_tasks(redis_url, celery_ea
         "orders.deliver_due_orders",
         "orders.charge_orders",
     ]
-
-
-def test_broker_channel_builds_one_redis_client_for_many_tasks(
-    redis_url, celery_eager, monkeypatch
-):
-    celery_eager.conf.task_always_eager = False  # publish for real, to redis_url (reset after)
-    inspector = redis.Redis.from_url(redis_url)  # built before the count starts
-    built = []
-    build = redis.Redis.__init__
-
-    def counted_build(client, *args, **kwargs):
-        built.append(client)
-        build(client, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "__init__", counted_build)
-    taken = []
-    with app.connection_for_write(redis_url) as conn:
-        assert isinstance(conn.transport, broker.Transport)  # chosen for redis:// in settings
-        producer = conn.Producer()
-        for number in range(20):
-            charge_orders.apply_async(args=[[f"order{number:03}"]], producer=producer)
-        # As the worker takes a task with acks_late: recorded as unacked, then acknowledged.
-        queue = app.amqp.queues[app.conf.task_default_queue]
-        with conn.Consumer(queue, callbacks=[lambda body, msg: taken.append(msg)], accept=["json"]):
-            deadline = time.monotonic() + 5
-            while len(taken) < 20 and time.monotonic() < deadline:
-                conn.drain_events(timeout=1)
-        recorded = inspector.hlen("unacked")
-        for message in taken:
-            message.ack()
-    unacked = inspector.hlen("unacked")
-
-    assert len(taken) == 20 and recorded == 20 and unacked == 0
-    # kombu's own transport builds one per command: 20 publishes, 20 receipts, 20 acks.
-    assert len(built) <= 3, f"{len(built)} Redis clients for 20 tasks"
-
-
-def test_broker_channel_replaces_its_client_when_kombu_replaces_the_pool(redis_url):
-    with app.connection_for_write(redis_url) as conn:
-        channel = conn.default_channel
-        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as again:
-            assert again is first
-        channel._disconnect_pools()  # what kombu does after a fork or a lost connection
-        with channel.conn_or_acquire() as after:
-            assert after.ping()
-        assert after is not first and after.connection_pool is channel.pool
 
 
 @pytest.mark.django_db(transaction=True)

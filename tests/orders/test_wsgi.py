@@ -1,9 +1,10 @@
 """The application gunicorn serves, called the way a WSGI server calls it: the shared checks
-(common/wsgi.py) with Orders' service fixture, and the order API without cookies."""
+(common/wsgi.py) with Orders' service fixture, and the order API without cookies: Django's
+session and CSRF middleware run on it as on the admin, and set none on an API answer."""
 
 import pytest
 from common.wsgi import *  # noqa: F403 (the shared tests run here, with Orders' fixtures)
-from common.wsgi import STALE_COOKIES, call
+from common.wsgi import call
 from helpers import batch_echo
 
 from config.wsgi import application
@@ -18,10 +19,10 @@ def payments_answers(http, batch_url):
     http.add_callback("POST", batch_url, callback=batch_echo())
 
 
-def test_wsgi_api_post_and_get_answer_without_cookies():
-    created = call(application, "POST", "/order", NEW_ORDER, HTTP_COOKIE=STALE_COOKIES)
+def test_wsgi_api_post_and_get_set_no_cookie():
+    created = call(application, "POST", "/order", NEW_ORDER)
     number = created.json()["orderNumber"]
-    status = call(application, "GET", f"/order/status/{number}", HTTP_COOKIE=STALE_COOKIES)
+    status = call(application, "GET", f"/order/status/{number}")
 
     assert created.status_code == 201, created.body
     assert status.status_code == 200, status.body

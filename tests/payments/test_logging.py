@@ -1,25 +1,9 @@
 """The request id: read or made by the middleware, sent back, and on the request's log lines."""
 
-import io
-import json
-import logging
-
 import pytest
-
-from servicekit.logging import JsonFormatter, RequestIdFilter
+from common.logs import *  # noqa: F403 (the log_events fixture)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def log_events():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter(service="payments"))
-    logging.getLogger().addHandler(handler)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    logging.getLogger().removeHandler(handler)
 
 
 def test_request_id_from_orders_is_on_the_payment_log_line(auth_client, payload, log_events):

@@ -4,6 +4,7 @@ One process, no PROMETHEUS_MULTIPROC_DIR: the default registry answers and count
 earlier tests added, so every assertion is about a change."""
 
 import pytest
+from common.metrics import *  # noqa: F403 (the shared tests run here, with Payments' fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,3 @@
+"""check --deploy and the HTTPS settings (common/deploy.py) with Orders' service fixture."""
+
+from common.deploy import *  # noqa: F403 (the shared tests run here, with Orders' fixtures)
