@@ -17,17 +17,17 @@ def _camel(name: str) -> str:
 
 
 def canonical_paths(endpoints):
-    """PREPROCESSING_HOOKS: every route is `re_path(r"^order/(?P<order_number>[^/]+)/?$")`, so
-    that it answers with and without a trailing slash; drf-spectacular renders that as
-    "/order/{order_number}/". Document the canonical form, "/order/{orderNumber}": no trailing
-    slash, path parameters in camelCase like the bodies. The group in the regex is renamed too,
-    so that the parameter's type is still read from it."""
-    canonical = []
+    """PREPROCESSING_HOOKS: every route answers with and without a trailing slash, either as
+    `re_path(r"^health/live/?$")` (rendered "/health/live/") or as the two routes of
+    servicekit.urls.api_path. Document the canonical form once, "/order/{orderNumber}": no
+    trailing slash, path parameters in camelCase like the bodies. The group in the regex is
+    renamed too, so that the parameter's type is still read from it."""
+    canonical = {}
     for path, path_regex, method, callback in endpoints:
         path = _VARIABLE.sub(lambda m: "{" + _camel(m[1]) + "}", path.rstrip("/") or "/")
         path_regex = _GROUP.sub(lambda m: f"(?P<{_camel(m[1])}>", path_regex)
-        canonical.append((path, path_regex, method, callback))
-    return canonical
+        canonical.setdefault((path, method), (path, path_regex, method, callback))
+    return list(canonical.values())
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -60,7 +60,8 @@ BODY_ERRORS = {
 }
 
 
-# Any path segment reaches the view; an order number the service never issued is a 404.
+# A segment that is not 8 lowercase letters or digits matches no route (servicekit.urls'
+# converter): a 404 `not_found`, like an order number the service never issued.
 ORDER_NUMBER = OpenApiParameter(
     "orderNumber",
     {"type": "string", "pattern": "^[a-z0-9]{8}$", "example": "wj63kdrh"},
