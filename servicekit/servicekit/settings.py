@@ -63,6 +63,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "servicekit.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
+    # RFC 3339 in UTC (each service's TIME_ZONE), always six fraction digits: DRF's default drops
+    # the fraction when the microseconds are 0, and timestamps of two widths sort wrong as text.
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
 
