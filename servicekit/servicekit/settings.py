@@ -89,6 +89,11 @@ def spectacular_settings(*, title: str, description: str, enum_overrides: dict) 
         # A CharField that refuses "" says so in the schema (minLength: 1).
         "ENFORCE_NON_BLANK_FIELDS": True,
         "PREPROCESSING_HOOKS": ["servicekit.openapi.canonical_paths"],
+        # drf-spectacular's default enum hook, then the HTTP server's own answers.
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "servicekit.openapi.server_answers",
+        ],
         "ENUM_NAME_OVERRIDES": enum_overrides,
         "SWAGGER_UI_DIST": "SIDECAR",
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
