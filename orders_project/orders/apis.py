@@ -92,10 +92,6 @@ class OrderCollectionApi(APIView):
         class Meta:
             ref_name = "OrderCreate"
 
-        def validate_price(self, value):
-            # "-0" passes min_value; store and echo it as 0.00, not "-0.00" (as Payments does).
-            return abs(value)
-
     class FilterSerializer(serializers.Serializer):
         state = serializers.ChoiceField(
             choices=OrderState.choices, required=False, help_text="Only the orders in this state."

@@ -1,21 +1,21 @@
-from django.urls import re_path
-
 from orders import apis
+from servicekit.urls import api_path
 
-# Every route answers with and without a trailing slash, as the brief's curl commands use both.
+# Each route answers with and without a trailing slash (api_path). An order number is matched by
+# the order_number converter: any other segment is a JSON 404 before a view runs.
 urlpatterns = [
-    re_path(r"^order/?$", apis.OrderCollectionApi.as_view(), name="order-collection"),
-    re_path(
-        r"^order/status/(?P<order_number>[^/]+)/?$",
+    *api_path("order", apis.OrderCollectionApi.as_view(), name="order-collection"),
+    *api_path(
+        "order/status/<order_number:order_number>",
         apis.OrderStatusApi.as_view(),
         name="order-status",
     ),
-    re_path(
-        r"^order/cancel/(?P<order_number>[^/]+)/?$",
+    *api_path(
+        "order/cancel/<order_number:order_number>",
         apis.OrderCancelApi.as_view(),
         name="order-cancel",
     ),
-    re_path(
-        r"^order/(?P<order_number>[^/]+)/?$", apis.OrderDetailApi.as_view(), name="order-detail"
+    *api_path(
+        "order/<order_number:order_number>", apis.OrderDetailApi.as_view(), name="order-detail"
     ),
 ]

@@ -138,10 +138,6 @@ class PaymentCollectionApi(APIView):
         class Meta:
             ref_name = "PaymentCreate"
 
-        def validate_price(self, value):
-            # "-0" passes min_value; store and echo it as 0.00, not "-0.00".
-            return abs(value)
-
     # Not used by APIView itself: get() paginates with it, and the schema reads it from here.
     pagination_class = NewestFirstPagination
 

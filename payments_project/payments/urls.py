@@ -1,17 +1,15 @@
-from django.urls import re_path
-
 from payments import apis, batch_apis
+from servicekit.urls import api_path
 
-# Every route answers with and without a trailing slash, as the brief's curl commands use both.
+# Each route answers with and without a trailing slash (api_path). An order number is matched by
+# the order_number converter: any other segment (/payment/batch/refund too) is a JSON 404
+# before a view runs.
 urlpatterns = [
-    re_path(r"^payment/?$", apis.PaymentCollectionApi.as_view(), name="payment-collection"),
-    # Ahead of the refund route, whose segment takes any text: /payment/batch can never reach
-    # it, and /payment/batch/refund stays a refund of order "batch" (payment_not_found).
-    re_path(r"^payment/methods/?$", apis.PaymentMethodsApi.as_view(), name="payment-methods"),
-    re_path(r"^payment/batch/?$", batch_apis.PaymentBatchApi.as_view(), name="payment-batch"),
-    # Any segment, so a malformed order number is a payment_not_found like an unknown one.
-    re_path(
-        r"^payment/(?P<order_number>[^/]+)/refund/?$",
+    *api_path("payment", apis.PaymentCollectionApi.as_view(), name="payment-collection"),
+    *api_path("payment/methods", apis.PaymentMethodsApi.as_view(), name="payment-methods"),
+    *api_path("payment/batch", batch_apis.PaymentBatchApi.as_view(), name="payment-batch"),
+    *api_path(
+        "payment/<order_number:order_number>/refund",
         apis.PaymentRefundApi.as_view(),
         name="payment-refund",
     ),

@@ -1,6 +1,9 @@
 """Serializer fields of the request bodies, strict about JSON types and described exactly in
 the OpenAPI schema."""
 
+import re
+from decimal import Decimal
+
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -33,23 +36,55 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+# A price as a string: ASCII digits only. "\d" is not used: Python's matches Arabic-Indic and
+# full-width digits, which Decimal() takes too ("١٢" is 12). No sign, no space, no "1_000": the
+# server checks the schema's own pattern, so the two agree by construction. Leading zeros are
+# not digits that count (DecimalField's max_digits does not count them).
+PRICE_PATTERN = r"^0*[0-9]{1,10}(\.[0-9]{1,2})?$"
+_PRICE_STRING = re.compile(PRICE_PATTERN)
+_CENT = Decimal("0.01")
+_MAX_PRICE = Decimal("9999999999.99")
+
+
 @extend_schema_field(
     {
         "oneOf": [
             {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
-            {
-                "type": "string",
-                "pattern": rf"^[{PYTHON_WHITESPACE}]*\+?(\d{{1,10}}(\.\d{{0,2}})?|\.\d{{1,2}})"
-                rf"[{PYTHON_WHITESPACE}]*$",
-            },
+            {"type": "string", "pattern": PRICE_PATTERN},
         ],
-        "description": "At least 0, at most two decimals: a JSON number or a decimal string.",
+        "description": "At least 0, at most two decimals: a JSON number (taken at its exact value) "
+        "or a string of ASCII digits, with no sign, space or separator.",
         "example": "12.50",
     }
 )
 class PriceField(serializers.DecimalField):
-    """A request's price, read exactly from a JSON number or a string (servicekit/parsers.py).
-    The pattern is what DecimalField(max_digits=12, decimal_places=2, min_value=0) takes."""
+    """A request's price: a string of ASCII digits as PRICE_PATTERN says, or a JSON number read
+    exactly (servicekit/parsers.py) and taken at its value, as the schema's multipleOf 0.01
+    does: 1.000 and 1e2 are 1.00 and 100.00, 1.001 is refused. -0 is 0.00, not "-0.00".
+    Declare it with max_digits=12, decimal_places=2, min_value=0, which the schema describes."""
+
+    default_error_messages = {
+        "format": "Use a JSON number or a string of ASCII digits, at least 0 with at most 2 "
+        "decimal places (12.50): no sign, spaces or separators."
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not _PRICE_STRING.fullmatch(data):
+                self.fail("format")
+        elif isinstance(data, (int, Decimal)) and not isinstance(data, bool):
+            data = _whole_cents(data)
+        value = super().to_internal_value(data)
+        return abs(value) if value.is_zero() else value
+
+
+def _whole_cents(number: int | Decimal) -> int | Decimal:
+    """The number with two decimal places if it is a whole number of cents in range; else as it
+    came, for DecimalField to refuse with its own message (too many digits or decimals)."""
+    if isinstance(number, Decimal) and number.is_finite() and number.copy_abs() <= _MAX_PRICE:
+        cents = number.quantize(_CENT)
+        return cents if cents == number else number
+    return number
 
 
 class PaymentMethodField(serializers.ChoiceField):

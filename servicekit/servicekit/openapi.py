@@ -17,17 +17,17 @@ def _camel(name: str) -> str:
 
 
 def canonical_paths(endpoints):
-    """PREPROCESSING_HOOKS: every route is `re_path(r"^order/(?P<order_number>[^/]+)/?$")`, so
-    that it answers with and without a trailing slash; drf-spectacular renders that as
-    "/order/{order_number}/". Document the canonical form, "/order/{orderNumber}": no trailing
-    slash, path parameters in camelCase like the bodies. The group in the regex is renamed too,
-    so that the parameter's type is still read from it."""
-    canonical = []
+    """PREPROCESSING_HOOKS: every route answers with and without a trailing slash, either as
+    `re_path(r"^health/live/?$")` (rendered "/health/live/") or as the two routes of
+    servicekit.urls.api_path. Document the canonical form once, "/order/{orderNumber}": no
+    trailing slash, path parameters in camelCase like the bodies. The group in the regex is
+    renamed too, so that the parameter's type is still read from it."""
+    canonical = {}
     for path, path_regex, method, callback in endpoints:
         path = _VARIABLE.sub(lambda m: "{" + _camel(m[1]) + "}", path.rstrip("/") or "/")
         path_regex = _GROUP.sub(lambda m: f"(?P<{_camel(m[1])}>", path_regex)
-        canonical.append((path, path_regex, method, callback))
-    return canonical
+        canonical.setdefault((path, method), (path, path_regex, method, callback))
+    return list(canonical.values())
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -60,10 +60,49 @@ BODY_ERRORS = {
 }
 
 
-# Any path segment reaches the view; an order number the service never issued is a 404.
+# A segment that is not 8 lowercase letters or digits matches no route (servicekit.urls'
+# converter): a 404 `not_found`, like an order number the service never issued.
 ORDER_NUMBER = OpenApiParameter(
     "orderNumber",
     {"type": "string", "pattern": "^[a-z0-9]{8}$", "example": "wj63kdrh"},
     OpenApiParameter.PATH,
     description="The 8-character order number that POST /order answered with.",
 )
+
+
+# What gunicorn (docker/gunicorn.conf.py) answers itself, before the service reads the request.
+# It has no option for the body of these answers (its error page is HTML, written by the worker),
+# and patching its internals is not an option: they are documented as they are instead.
+SERVER_ANSWERS = {
+    "400": "Refused by the HTTP server (gunicorn) before the service reads it: a malformed "
+    "request line or header (a control character), a bad or doubled Content-Length, "
+    "Content-Length with Transfer-Encoding. Its own HTML page, not the JSON error shape.",
+    "414": "Refused by the HTTP server (gunicorn): a request line (method, path and query) "
+    "over 4094 bytes. Its own HTML page, not the JSON error shape.",
+    "431": "Refused by the HTTP server (gunicorn): a header over 8190 bytes or more than 100 "
+    "headers. Its own HTML page, not the JSON error shape.",
+}
+_SERVER_PAGE = {"text/html": {"schema": {"type": "string"}}}
+_SERVER_NAMES = {
+    "400": "ServerBadRequest",
+    "414": "ServerUriTooLong",
+    "431": "ServerHeaderTooLarge",
+}
+
+
+def server_answers(result, generator, request, public):
+    """POSTPROCESSING_HOOKS: every operation documents SERVER_ANSWERS (components/responses),
+    as text/html beside the JSON error shape of a 400 the API answers too."""
+    components = result.setdefault("components", {}).setdefault("responses", {})
+    for status, description in SERVER_ANSWERS.items():
+        components[_SERVER_NAMES[status]] = {"description": description, "content": _SERVER_PAGE}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, name in _SERVER_NAMES.items():
+                if status in responses:
+                    responses[status]["content"].update(_SERVER_PAGE)
+                    responses[status]["description"] += f" text/html: see {name}."
+                else:
+                    responses[status] = {"$ref": f"#/components/responses/{name}"}
+    return result

@@ -67,6 +67,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "servicekit.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
+    # RFC 3339 in UTC (each service's TIME_ZONE), always six fraction digits: DRF's default drops
+    # the fraction when the microseconds are 0, and timestamps of two widths sort wrong as text.
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
 
@@ -152,6 +155,11 @@ def spectacular_settings(*, title: str, description: str, enum_overrides: dict) 
         # A CharField that refuses "" says so in the schema (minLength: 1).
         "ENFORCE_NON_BLANK_FIELDS": True,
         "PREPROCESSING_HOOKS": ["servicekit.openapi.canonical_paths"],
+        # drf-spectacular's default enum hook, then the HTTP server's own answers.
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "servicekit.openapi.server_answers",
+        ],
         "ENUM_NAME_OVERRIDES": enum_overrides,
         "SWAGGER_UI_DIST": "SIDECAR",
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -139,7 +139,11 @@ def test_create_api_creates_one_with_nesting_up_to_32_levels(write_client, servi
 
 @pytest.mark.parametrize(
     ("literal", "stored"),
-    [("0.1", "0.10"), ("12345678.91", "12345678.91"), ("9999999999.99", "9999999999.99")],
+    [
+        *[("0.1", "0.10"), ("12345678.91", "12345678.91"), ("9999999999.99", "9999999999.99")],
+        # At its exact value, as the schema's multipleOf 0.01: extra zeros or an exponent.
+        *[("1.000", "1.00"), ("1E+2", "100.00"), ("1250E-2", "12.50")],
+    ],
 )
 def test_create_api_creates_one_with_the_exact_json_number(write_client, service, literal, stored):
     response = post(write_client, service, raw_body(service.valid_body, price=literal))

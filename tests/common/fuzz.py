@@ -75,14 +75,23 @@ def number_or_string(decimals):
     return st.tuples(decimals, st.booleans()).map(lambda t: Raw(str(t[0])) if t[1] else str(t[0]))
 
 
+CENT = Decimal("0.01")
+# Digits Decimal() takes that the schema's [0-9] does not: Arabic-Indic, full-width.
+UNICODE_DIGITS = "\u0661\u0662\uff11\uff12"
+
 valid_prices = st.one_of(
     number_or_string(st.decimals(0, Decimal("9999999999.99"), places=2)),
     st.integers(0, 9_999_999_999),
-    st.decimals(0, 1000, places=1).map(lambda d: f" {d} "),
+    # A JSON number is taken at its value (multipleOf 0.01): 1.000 and 1.0E+2 are whole cents.
+    st.decimals(0, 10**6, places=2).map(lambda d: Raw(f"{d}000")),
+    st.decimals(0, 10**6, places=2).map(lambda d: Raw(f"{d * 100}E-2")),
 )
 invalid_prices = st.one_of(
     number_or_string(st.decimals(Decimal("-1e12"), Decimal("-0.01"), places=2)),
-    number_or_string(st.decimals(0, 10**6, places=3)),
+    number_or_string(st.decimals(0, 10**6, places=3).filter(lambda d: d != d.quantize(CENT))),
+    # As strings only the schema's pattern: no space, sign, separator, exponent or other digits.
+    st.decimals(0, 1000, places=1).map(lambda d: f" {d} "),
+    st.sampled_from(["+1", ".5", "1.", "1_000", "1e2", "-0", "1.000", "12\n", *UNICODE_DIGITS]),
     number_or_string(st.decimals(Decimal("1e10"), Decimal("1e30"), places=0)),
     st.integers(min_value=10**10),
     st.sampled_from(["1e400", "-1e400", "1e-400", "9" * 5000, "0.10000000000000000001"]).map(Raw),

@@ -47,6 +47,22 @@ def test_openapi_schema_paths_are_canonical(service):
     assert set(committed(service)["paths"]) == paths
 
 
+def test_openapi_schema_documents_the_http_servers_own_answers_on_every_operation(service):
+    # gunicorn answers a malformed request, a 10,000-character URL or a 16 KB header itself,
+    # with an HTML page it has no option to change (docker/gunicorn.conf.py): documented so.
+    schema = committed(service)
+    page = {"schema": {"type": "string"}}
+    for name in ("ServerBadRequest", "ServerUriTooLong", "ServerHeaderTooLarge"):
+        assert schema["components"]["responses"][name]["content"] == {"text/html": page}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"400", "414", "431"} <= set(responses), (path, method)
+            for status in ("400", "414", "431"):
+                response = responses[status]
+                assert "$ref" in response or response["content"]["text/html"] == page
+
+
 def test_openapi_docs_serve_swagger_ui_without_a_cdn(client):
     response = client.get("/docs")
 

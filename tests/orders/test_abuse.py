@@ -16,9 +16,11 @@ from orders.models import Order
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("literal", ['"-0"', '"-0.00"', "-0", "-0.0", "-0e5"])
+@pytest.mark.parametrize("literal", ["-0", "-0.0", "-0e5", "-0.000"])
 def test_order_create_api_creates_one_with_negative_zero_as_zero(api_client, service, literal):
-    # Found by the fuzz test: "-0" passes min_value=0 and was echoed and stored as "-0.00".
+    # Found by the fuzz test: -0 passes min_value=0 and was echoed and stored as "-0.00". As a
+    # JSON number it is 0 (the schema's minimum is 0); the string "-0" has a sign its pattern
+    # refuses (common/prices.py).
     response = post(api_client, service, raw_body(service.valid_body, price=literal))
 
     assert response.status_code == 201, response.content

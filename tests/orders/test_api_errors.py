@@ -55,7 +55,7 @@ def test_order_create_api_reports_a_wrong_type(api_client, field, value):
     assert_error(response, 400, "invalid", fields=(field,))
 
 
-@pytest.mark.parametrize("price", ["-0.01", -1, "-100"])
+@pytest.mark.parametrize("price", [-0.01, -1, -100])
 def test_order_create_api_refuses_a_negative_price(api_client, price):
     response = api_client.post("/order", {**VALID, "price": price}, format="json")
 
@@ -63,7 +63,18 @@ def test_order_create_api_refuses_a_negative_price(api_client, price):
     assert "greater than or equal to 0" in errors["price"][0]
 
 
-@pytest.mark.parametrize("price", ["12.505", 0.001, "1.000"])
+@pytest.mark.parametrize("price", ["-0.01", "-100", "-0", "+1", " 1", "1_000", "\u0661\u0662"])
+def test_order_create_api_refuses_a_price_string_with_a_sign_space_or_other_digits(
+    api_client, price
+):
+    # Decimal() takes all of these; the schema's pattern (ASCII digits only) does not.
+    response = api_client.post("/order", {**VALID, "price": price}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=("price",))["errors"]
+    assert "ASCII digits" in errors["price"][0]
+
+
+@pytest.mark.parametrize("price", ["12.505", 0.001, "1.000", 1.001])
 def test_order_create_api_refuses_more_than_two_decimal_places(api_client, price):
     response = api_client.post("/order", {**VALID, "price": price}, format="json")
 

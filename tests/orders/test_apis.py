@@ -288,7 +288,7 @@ def test_unknown_url_answers_404_json(api_client, path):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("delete", "/order"), ("post", "/order/status/abcdefgh"), ("get", "/order/cancel/abc")],
+    [("delete", "/order"), ("post", "/order/status/abcdefgh"), ("get", "/order/cancel/abcdefgh")],
 )
 def test_order_apis_answer_405_json_for_a_wrong_method(api_client, method, path):
     response = getattr(api_client, method)(path)

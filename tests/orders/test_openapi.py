@@ -18,7 +18,9 @@ def test_openapi_schema_documents_every_error_in_the_error_shape():
 
     assert {"201", "400", "409", "413", "415"} <= set(create["responses"])
     for status, response in create["responses"].items():
-        if status.startswith("4"):
+        if "$ref" in response:  # gunicorn's own answers (common/openapi.py checks them)
+            assert status in {"414", "431"}, status
+        elif status.startswith("4"):
             assert response["content"]["application/json"]["schema"] == error
     assert schema["components"]["schemas"]["Error"]["required"] == ["code", "errors", "message"]
     assert [p["name"] for p in create["parameters"]] == ["Idempotency-Key"]

@@ -246,10 +246,11 @@ def test_payment_refund_api_of_an_unknown_order_is_404(auth_client, make_payment
 
 @pytest.mark.parametrize("number", MALFORMED_NUMBERS)
 def test_payment_refund_api_of_a_malformed_order_number_is_404(auth_client, number):
+    # The order_number converter: no route matches, so no view (and no query) runs.
     response = auth_client.post(f"/payment/{number}/refund")
 
     assert response.status_code == 404
-    assert response.json()["code"] == "payment_not_found"
+    assert response.json()["code"] == "not_found"
 
 
 def test_payment_refund_api_without_token_is_401(api_client, confirmed, refund_path):
