@@ -2,8 +2,6 @@
 
 from datetime import datetime
 
-from rest_framework.exceptions import NotFound
-
 from servicekit.pagination import NewestFirstPagination
 
 
@@ -15,13 +13,11 @@ class OldestChangedFirstPagination(NewestFirstPagination):
 
     ordering = ("updated_at", "id")
 
-    def decode_cursor(self, request):
-        # The cursor's position is an updated_at here: a forged one that is not a time would
-        # reach the database's parser and fail there, so it is a cursor this list never gave.
-        cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            try:
-                datetime.fromisoformat(cursor.position)
-            except ValueError:
-                raise NotFound(self.invalid_cursor_message) from None
-        return cursor
+    def position_is_valid(self, position: str) -> bool:
+        # The position is an updated_at here: a forged one that is not a time would reach the
+        # database's parser and fail there, so it is a cursor this list never gave.
+        try:
+            datetime.fromisoformat(position)
+        except ValueError:
+            return False
+        return True

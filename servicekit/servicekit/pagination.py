@@ -39,15 +39,7 @@ class NewestFirstPagination(CursorPagination):
         cursor = super().decode_cursor(request)
         if cursor is None:
             return None
-        position = cursor.position
-        is_key = position is None or (
-            position.isascii()
-            and position.isdigit()
-            and len(position) <= 19
-            and str(int(position)) == position  # no leading zero
-            and int(position) <= MAX_KEY
-        )
-        if not is_key:
+        if cursor.position is not None and not self.position_is_valid(cursor.position):
             raise NotFound(self.invalid_cursor_message)
         sent = request.query_params[self.cursor_query_param]
         # encode_cursor() is what DRF puts in `next` and `previous` (base_url is set by now).
@@ -56,6 +48,17 @@ class NewestFirstPagination(CursorPagination):
         if handed_out != [sent]:
             raise NotFound(self.invalid_cursor_message)
         return cursor
+
+    def position_is_valid(self, position: str) -> bool:
+        """Whether a decoded position is one this list could hand out: a key, for the id order;
+        a list ordered by another column says what its values look like."""
+        return (
+            position.isascii()
+            and position.isdigit()
+            and len(position) <= 19
+            and str(int(position)) == position  # no leading zero
+            and int(position) <= MAX_KEY
+        )
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
