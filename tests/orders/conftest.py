@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import redis
 import responses
+from common.scrape import Scrape
 from common.service import Service
 from django.conf import settings
-from helpers import Scrape
 from rest_framework.test import APIClient
 
 from config.celery_app import app as celery_app
@@ -128,7 +128,7 @@ def api_client() -> APIClient:
 
 @pytest.fixture
 def scrape(api_client):
-    """GET /metrics now, parsed (helpers.Scrape)."""
+    """GET /metrics now, parsed (common.scrape.Scrape)."""
     return lambda: Scrape(api_client)
 
 

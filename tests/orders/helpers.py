@@ -5,9 +5,9 @@ import threading
 import uuid
 
 from celery.result import allow_join_result
+from common.contract import schema_fields
 from django.conf import settings
 from django.db import connection
-from prometheus_client.parser import text_string_to_metric_families
 
 from orders.models import Order, OrderState, can_transition
 from orders.tasks import charge_waiting_orders, redrive_stuck_payments
@@ -121,34 +121,5 @@ def run_in_threads(*targets) -> list:
     return outcomes
 
 
-class Scrape:
-    """One GET /metrics, parsed: call it with a sample's name and labels for its value (0 if
-    absent)."""
-
-    def __init__(self, client):
-        response = client.get("/metrics")
-        assert response.status_code == 200
-        assert response["Content-Type"].startswith("text/plain; version=")
-        self.families = {f.name: f for f in text_string_to_metric_families(response.text)}
-        self.samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in self.families.values()
-            for sample in family.samples
-        }
-
-    def __call__(self, name: str, **labels) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-
-# Every order answer's fields, as the schema documents them (written out, not read from the
-# serializer under test).
-ORDER_FIELDS = {
-    "orderNumber",
-    "name",
-    "address",
-    "price",
-    "paymentMethod",
-    "state",
-    "createdAt",
-    "updatedAt",
-}
+# Every order answer's fields, as the committed schema documents them.
+ORDER_FIELDS = schema_fields("orders", "Order")
