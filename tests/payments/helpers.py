@@ -3,22 +3,12 @@
 import threading
 
 import common.errors
+from common.contract import schema_fields
 from django.db import connection
 from rest_framework.test import APIClient
 
-# The fields of a payment in every answer (PaymentOutputSerializer).
-PAYMENT_FIELDS = {
-    "orderNumber",
-    "status",
-    "transactionId",
-    "name",
-    "address",
-    "price",
-    "paymentMethod",
-    "createdAt",
-    "updatedAt",
-    "refundedAt",
-}
+# The fields of a payment in every answer, as the committed schema documents them.
+PAYMENT_FIELDS = schema_fields("payments", "Payment")
 
 
 def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
