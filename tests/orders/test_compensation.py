@@ -535,3 +535,16 @@ def test_health_ready_stays_ready_when_counting_fails(client, monkeypatch):
 
     assert response.status_code == 200
     assert response.json()["stuck"] is None
+
+
+def test_health_ready_stays_ready_when_the_reconciliation_summary_fails(client, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("orders.selectors.reconciliation_summary", broken)
+
+    response = client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["reconciliation"] is None
+    assert response.json()["stuck"] is not None  # one detail failing leaves the others
