@@ -11,32 +11,47 @@ from rest_framework.test import APIClient
 PAYMENT_FIELDS = schema_fields("payments", "Payment")
 
 
-def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
-    """POST each of `bodies` to `path`, one thread each, all released together. Returns the
-    (status, json) answers in the order of `bodies` (None where a thread raised) and the
-    exceptions raised."""
-    barrier = threading.Barrier(len(bodies))
-    responses, errors = [None] * len(bodies), []
+def at_once(*targets) -> tuple[list, list]:
+    """Run the callables, one thread each, all released together (a barrier lines them up).
+    Returns what each returned, in the order of `targets` (None where it raised), and the
+    exceptions raised. Each thread closes its own database connection."""
+    barrier = threading.Barrier(len(targets))
+    results, errors = [None] * len(targets), []
 
-    def call(index, body):
+    def run(index, target):
         try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
             barrier.wait(timeout=10)
-            response = client.post(path, body, format="json")
-            responses[index] = (response.status_code, response.json())
+            results[index] = target()
         except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()  # each thread has its own connection: don't leak it
 
-    threads = [threading.Thread(target=call, args=item) for item in enumerate(bodies)]
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(targets)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    return responses, errors
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    return results, errors
+
+
+def post_at_once(path: str, bodies: list, token: str) -> tuple[list, list]:
+    """POST each of `bodies` to `path`, one thread each, all released together. Returns the
+    (status, json) answers in the order of `bodies` (None where a thread raised) and the
+    exceptions raised."""
+
+    def poster(body):
+        client = APIClient()  # made before the threads are released, as the barrier is
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+        def post():
+            response = client.post(path, body, format="json")
+            return response.status_code, response.json()
+
+        return post
+
+    return at_once(*[poster(body) for body in bodies])
 
 
 def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
