@@ -9,11 +9,22 @@ from common.contract import schema_fields
 from django.conf import settings
 from django.db import connection
 
+from orders.exceptions import PaymentsUnavailable
 from orders.models import Order, OrderState, can_transition
 from orders.tasks import charge_waiting_orders, redrive_stuck_payments
 
 ORDER_NUMBER_PATTERN = r"^[a-z0-9]{8}$"
 MAX_CALLS = settings.ORDERS_PAYMENT_MAX_RETRIES + 1  # the first try and every retry
+
+
+def assert_retries_payments_unavailable(task) -> None:
+    """The task retries on PaymentsUnavailable only, with exponential backoff and jitter, as often
+    and as far apart as the settings allow."""
+    assert task.autoretry_for == (PaymentsUnavailable,)
+    assert task.max_retries == settings.ORDERS_PAYMENT_MAX_RETRIES
+    assert task.retry_backoff == 1
+    assert task.retry_jitter is True
+    assert task.retry_backoff_max == settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS
 
 
 def payment_body(order_number: str, status: str = "confirmed") -> dict:
