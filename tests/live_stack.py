@@ -53,13 +53,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def fresh_postgres_database(url: str | None) -> Iterator[str | None]:
-    """Yield the URL of a new, empty database on the server `url` names (None: SQLite)."""
+def fresh_postgres_database(url: str | None, prefix: str = "live") -> Iterator[str | None]:
+    """Yield the URL of a new, empty database on the server `url` names (None: SQLite), named
+    <prefix>_<random>; dropped afterwards. tests/bench/stack.py uses it too."""
     if not url:
         yield None
         return
     base, _, _ = url.rpartition("/")
-    name = f"live_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -5,29 +5,17 @@ from pathlib import Path
 from kombu import Queue
 
 from servicekit import settings as base
-from servicekit.env import env_bool, env_database, env_list, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_list, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("ORDERS_VAR_DIR", str(BASE_DIR / "var")))
-
-DJANGO_ENV = env_str("DJANGO_ENV", "local")
-IS_LOCAL = DJANGO_ENV == "local"
-# The secret key (ORDERS_SECRET_KEY), debug, hosts, middleware, templates, language and time
-# zone, static files, DRF and HTTPS: the platform's, written once (servicekit/settings.py).
-globals().update(base.service_settings(name="orders", var_dir=VAR_DIR, is_local=IS_LOCAL))
-
-INSTALLED_APPS = [
-    *base.PLATFORM_APPS,
-    "django_celery_beat",
-    "orders",
-]
-
-DATABASES = {"default": env_database("ORDERS_DATABASE_URL", sqlite_path=VAR_DIR / "orders.sqlite3")}
-
-# A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
-# cap on request.body, for a body that came without a Content-Length, is the same number.
-API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# VAR_DIR, DJANGO_ENV, the apps, the database, the body limit, the secret key, debug, hosts,
+# middleware, templates, language and time zone, static files, DRF and HTTPS: the platform's,
+# written once (servicekit/settings.py), read from ORDERS_* and the shared variables.
+shared = base.service_settings(
+    name="orders", base_dir=BASE_DIR, apps=["django_celery_beat", "orders"]
+)
+globals().update(shared)
+VAR_DIR, IS_LOCAL = shared["VAR_DIR"], shared["IS_LOCAL"]  # for the settings below
 
 # GET /health/ready (servicekit/health.py): each check a function answering True or False; the
 # details are information only, never a reason to answer 503.

@@ -4,11 +4,7 @@ from orders import services
 from orders.beat_admin import SettingsScheduledTaskAdmin  # noqa: F401 (registers it)
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import Order, OrderEvent, OrderStateChange, UnknownOrderPayment
-
-# Django's navigation sidebar takes 300 of a 1280 px screen, and the lists need them: with it
-# the change list's last column is cut off and names wrap. The breadcrumbs and the home page
-# still lead everywhere.
-admin.site.enable_nav_sidebar = False
+from servicekit.admin import ViewOnlyAdmin
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -36,8 +32,10 @@ class OrderEventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+# View only: orders are created through the API and change state only through services (the
+# cancel action below calls the same service as the API).
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ViewOnlyAdmin):
     list_display = [
         "number",
         "name",
@@ -57,17 +55,6 @@ class OrderAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["orders/admin.css"]}  # the inlines' rows, one line each
-
-    # View only: orders are created through the API and change state only through services
-    # (the cancel action below calls the same service as the API).
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Cancel selected orders")
     def cancel_orders(self, request, queryset):
@@ -94,18 +81,9 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(UnknownOrderPayment)
-class UnknownOrderPaymentAdmin(admin.ModelAdmin):
+class UnknownOrderPaymentAdmin(ViewOnlyAdmin):
     """Payments at Payments for order numbers Orders never had, found by reconciliation: for an
     operator to look into at Payments; a record, so nobody edits it here."""
 
     list_display = ["order_number", "status", "amount", "transaction_id", "found_at"]
     search_fields = ["order_number", "transaction_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -24,6 +24,16 @@ def broker_ok() -> bool:
         return False
 
 
+def read_or_none(read, failure: str):
+    """What `read()` answers, or None (and a warning `failure`) if it raised: a detail of the
+    health answer is information, and a failure to read one never fails the answer."""
+    try:
+        return read()
+    except Exception:
+        logger.warning(failure, exc_info=True)
+        return None
+
+
 # Orders waiting past their deadline for Payments: informative, never a reason to fail. (A
 # comment, not a docstring: drf-spectacular would put a docstring into the schema.)
 class StuckSerializer(serializers.Serializer):
@@ -37,10 +47,8 @@ class StuckSerializer(serializers.Serializer):
 
     @staticmethod
     def measure() -> dict | None:
-        try:
-            counts = selectors.orders_stuck_count()
-        except Exception:
-            logger.warning("could not count the stuck orders", exc_info=True)
+        counts = read_or_none(selectors.orders_stuck_count, "could not count the stuck orders")
+        if counts is None:
             return None
         return {
             "awaitingPayment": counts["awaiting_payment"],
@@ -72,10 +80,10 @@ class ReconciliationSerializer(serializers.Serializer):
 
     @staticmethod
     def measure() -> dict | None:
-        try:
-            summary = selectors.reconciliation_summary()
-        except Exception:
-            logger.warning("could not read the reconciliation summary", exc_info=True)
+        summary = read_or_none(
+            selectors.reconciliation_summary, "could not read the reconciliation summary"
+        )
+        if summary is None:
             return None
         return ReconciliationSerializer(
             {

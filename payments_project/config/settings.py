@@ -6,31 +6,15 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from servicekit import settings as base
-from servicekit.env import env_bool, env_database, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_number, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("PAYMENTS_VAR_DIR", str(BASE_DIR / "var")))
-
-DJANGO_ENV = env_str("DJANGO_ENV", "local")
-IS_LOCAL = DJANGO_ENV == "local"
-# The secret key (PAYMENTS_SECRET_KEY), debug, hosts, middleware, templates, language and time
-# zone, static files, DRF and HTTPS: the platform's, written once (servicekit/settings.py).
-globals().update(base.service_settings(name="payments", var_dir=VAR_DIR, is_local=IS_LOCAL))
-
-INSTALLED_APPS = [
-    *base.PLATFORM_APPS,
-    "payments",
-]
-
-DATABASES = {
-    "default": env_database("PAYMENTS_DATABASE_URL", sqlite_path=VAR_DIR / "payments.sqlite3")
-}
-
-# A body over this is refused with a 413 before it is read (servicekit/middleware.py); Django's own
-# cap on request.body, for a body that came without a Content-Length, is the same number. The one
-# exception, POST /payment/batch, has its own limit: PAYMENTS_BATCH_MAX_BODY_BYTES below.
-API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# VAR_DIR, DJANGO_ENV, the apps, the database, the body limit, the secret key, debug, hosts,
+# middleware, templates, language and time zone, static files, DRF and HTTPS: the platform's,
+# written once (servicekit/settings.py), read from PAYMENTS_* and the shared variables.
+shared = base.service_settings(name="payments", base_dir=BASE_DIR, apps=["payments"])
+globals().update(shared)
+IS_LOCAL = shared["IS_LOCAL"]  # for the settings below
 
 # GET /health/ready (servicekit/health.py): each check a function answering True or False.
 HEALTH_CHECKS = {"database": "servicekit.health.database_ok"}

@@ -2,18 +2,14 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from payments.models import Payment
+from servicekit.admin import ViewOnlyAdmin
 
 SHORT_TRANSACTION_ID = 8  # as a short git hash: enough to tell payments apart on one page
 
 
-# Django's navigation sidebar takes 300 of a 1280 px screen, and the lists need them: with it
-# the change list's last column is cut off and names wrap. The breadcrumbs and the home page
-# still lead everywhere.
-admin.site.enable_nav_sidebar = False
-
-
+# View only: payments are made by Orders through the API, never typed in by hand.
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ViewOnlyAdmin):
     list_display = [
         "order_number",
         "status",
@@ -39,13 +35,3 @@ class PaymentAdmin(admin.ModelAdmin):
             full,
             full[:SHORT_TRANSACTION_ID],
         )
-
-    # View only: payments are made by Orders through the API, never typed in by hand.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

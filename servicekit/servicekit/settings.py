@@ -2,10 +2,11 @@
 calls; each service keeps its own names, routes and limits."""
 
 import re
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from servicekit.env import env_bool, env_list, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_database, env_list, env_number, env_secret, env_str
 from servicekit.tracing import service_name
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -74,12 +75,33 @@ REST_FRAMEWORK = {
 }
 
 
-def service_settings(*, name: str, var_dir, is_local: bool) -> dict:
-    """The head both services' settings wrote out in full: the secret key (<NAME>_SECRET_KEY),
-    debug, hosts, Django's middleware and templates, the language and time zone, static files,
-    DRF and HTTPS. A service's settings take them with globals().update(...) and state the rest."""
+def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
+    """The head both services' settings wrote out in full: VAR_DIR (<NAME>_VAR_DIR, default
+    <base_dir>/var), DJANGO_ENV and IS_LOCAL, the apps (the platform's, then `apps`), the database
+    (<NAME>_DATABASE_URL, default SQLite in VAR_DIR), the body limit, the secret key
+    (<NAME>_SECRET_KEY), debug, hosts, Django's middleware and templates, the language and time
+    zone, static files, DRF and HTTPS. A service's settings take them with globals().update(...)
+    and state the rest."""
+    var_dir = Path(env_str(f"{name.upper()}_VAR_DIR", str(base_dir / "var")))
+    django_env = env_str("DJANGO_ENV", "local")
+    is_local = django_env == "local"
     allowed_hosts = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    # A body over this is refused with a 413 before it is read (servicekit/middleware.py);
+    # Django's own cap on request.body, for a body that came without a Content-Length, is the
+    # same number.
+    max_body_bytes = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
     return {
+        "VAR_DIR": var_dir,
+        "DJANGO_ENV": django_env,
+        "IS_LOCAL": is_local,
+        "INSTALLED_APPS": [*PLATFORM_APPS, *apps],
+        "DATABASES": {
+            "default": env_database(
+                f"{name.upper()}_DATABASE_URL", sqlite_path=var_dir / f"{name}.sqlite3"
+            )
+        },
+        "API_MAX_BODY_BYTES": max_body_bytes,
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body_bytes,
         "SECRET_KEY": env_secret(
             f"{name.upper()}_SECRET_KEY",
             local_default=f"local-only-{name}-secret-key",

@@ -77,6 +77,16 @@ FROM retired
 """
 
 
+def wait_until(done, timeout: float, *, interval: float) -> bool:
+    """Poll `done()` every `interval` seconds until it is true; False once `timeout` passed."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 class Database:
     """The Orders database. For the growth measure it holds a second orders table, `bench_big`
     (a LIKE copy: same columns, indexes and constraints), swapped in for orders_order by
@@ -157,12 +167,7 @@ class Database:
         return dict(rows)
 
     def wait_until_none(self, numbers: list[str], state: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.states(numbers).get(state, 0):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.5)
-        return True
+        return wait_until(lambda: not self.states(numbers).get(state, 0), timeout, interval=0.5)
 
     def max_order_id(self) -> int:
         with self._connect() as conn:
@@ -179,13 +184,12 @@ class Database:
     def wait_until_none_since(self, after_id: int, state: str, timeout: float) -> bool:
         """Wait until no order created since `after_id` is in `state`; False on timeout."""
         query = "SELECT count(*) FROM orders_order WHERE id > %s AND state = %s"
-        deadline = time.monotonic() + timeout
-        with self._connect() as conn:
-            while conn.execute(query, [after_id, state]).fetchone()[0]:
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.25)
-        return True
+        with self._connect() as conn:  # one connection for every poll
+            return wait_until(
+                lambda: not conn.execute(query, [after_id, state]).fetchone()[0],
+                timeout,
+                interval=0.25,
+            )
 
     def retire_created(self) -> int:
         with self._connect() as conn:

@@ -4,9 +4,7 @@ keeps the peak memory of every process it starts."""
 
 import contextlib
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,34 +12,21 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))  # live_stack, beside tests/e2e
+
+from live_stack import free_port, fresh_postgres_database  # noqa: E402
+
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
 START_TIMEOUT_SECONDS = 120
 # Short enough for the run to see deliveries, long enough to be a real wait.
 DELIVERY_DELAY_SECONDS = 2
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
 def fresh_database(url: str | None, prefix: str):
-    """Yield the URL of a new, empty database beside the one `url` names (default: the
-    machine's PostgreSQL), and drop it afterwards."""
-    server = url.rpartition("/")[0] if url else DEFAULT_SERVER
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A context manager yielding the URL of a new, empty database beside the one `url` names
+    (default: the machine's PostgreSQL; the bench never runs on SQLite), dropped afterwards."""
+    return fresh_postgres_database(url or f"{DEFAULT_SERVER}/postgres", prefix=prefix)
 
 
 def _children(pid: int) -> list[int]:

@@ -16,6 +16,7 @@ class Service:
     valid_body: dict  # a body create_path accepts
     required_fields: tuple[str, ...]  # named when the body is empty
     price_attribute: str  # the model's field that stores "price"
+    api_token: bool  # its API asks for the service token (PAYMENTS_API_TOKEN), reads and writes
 
     @property
     def model_name(self) -> str:

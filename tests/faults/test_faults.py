@@ -2,10 +2,12 @@
 while orders keep coming in. Each scenario waits (bounded) until every order settled, then
 counts violations in both databases; every count must be zero."""
 
+import contextlib
 import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 from fault_checks import clean_orders, race_outcomes
 from fault_load import OrderLoad, cancel_race
@@ -56,38 +58,41 @@ def describe(counts: Counter) -> str:
     return ", ".join(f"{n}x {what}" for what, n in sorted(counts.items()))
 
 
-def test_faults_payments_down_for_10s_recovers_every_order(system, scenario):
-    sc = scenario("1 Payments SIGKILLed, back after 10 s")
+@contextlib.contextmanager
+def fault_under_load(system, sc) -> Iterator[OrderLoad]:
+    """Orders keep coming in around the block (the fault): a warm-up before it; after it, the
+    fault is over, a cool-down, and the wait until every order settled."""
     with OrderLoad(system.orders_url) as load:
         time.sleep(WARM_UP_SECONDS)
-        system.processes.kill("payments")
-        time.sleep(10)
-        system.start_payments()
+        yield load
         sc.fault_over()
         time.sleep(COOL_DOWN_SECONDS)
     sc.settle(load)
+
+
+def test_faults_payments_down_for_10s_recovers_every_order(system, scenario):
+    sc = scenario("1 Payments SIGKILLed, back after 10 s")
+    with fault_under_load(system, sc):
+        system.processes.kill("payments")
+        time.sleep(10)
+        system.start_payments()
     sc.assert_clean()
 
 
 def test_faults_worker_killed_mid_batch_recovers_every_order(system, scenario):
     sc = scenario("2 worker SIGKILLed mid-batch")
-    with OrderLoad(system.orders_url) as load:
-        time.sleep(WARM_UP_SECONDS)
+    with fault_under_load(system, sc) as load:
         load.burst(BURST)
         queued, unacked = system.broker_backlog()
         system.processes.kill("worker")
         sc.note(f"killed with {unacked} tasks taken and {queued} waiting")
         system.start_worker()
-        sc.fault_over()
-        time.sleep(COOL_DOWN_SECONDS)
-    sc.settle(load)
     sc.assert_clean()
 
 
 def test_faults_redis_restart_loses_queue_but_no_order(system, scenario):
     sc = scenario("3 Redis SIGKILLed, restarted empty")
-    with OrderLoad(system.orders_url) as load:
-        time.sleep(WARM_UP_SECONDS)
+    with fault_under_load(system, sc) as load:
         load.burst(BURST)
         confirmed = [
             number
@@ -103,9 +108,6 @@ def test_faults_redis_restart_loses_queue_but_no_order(system, scenario):
         sc.note("confirmed orders cancelled meanwhile: " + describe(answers))
         time.sleep(max(0.0, 2 - (time.monotonic() - killed_at)))
         system.start_redis()
-        sc.fault_over()
-        time.sleep(COOL_DOWN_SECONDS)
-    sc.settle(load)
     states = Counter(sc.snapshot.orders[number].state for number in confirmed)
     sc.note("now " + describe(states))
     sc.assert_clean(refusals_expected=True)

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 import redis
 import responses
+from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client)
+from common.scrape import Scrape
 from common.service import Service
 from django.conf import settings
-from helpers import Scrape
-from rest_framework.test import APIClient
 
 from config.celery_app import app as celery_app
 from orders import dispatch, services
@@ -100,35 +100,13 @@ def service() -> Service:
         valid_body={"name": "Ada Lovelace", "address": "12 Analytical Row", "price": "12.50"},
         required_fields=("name", "address", "price"),
         price_attribute="price",
+        api_token=False,  # anyone may create and read orders
     )
 
 
 @pytest.fixture
-def write_client(api_client) -> APIClient:
-    """The order API has no credentials: anyone may create."""
-    return api_client
-
-
-@pytest.fixture
-def read_client(api_client) -> APIClient:
-    """Nor does reading it."""
-    return api_client
-
-
-@pytest.fixture
-def read_headers() -> dict:
-    """What a raw WSGI call sends to read the list: nothing."""
-    return {}
-
-
-@pytest.fixture
-def api_client() -> APIClient:
-    return APIClient()
-
-
-@pytest.fixture
 def scrape(api_client):
-    """GET /metrics now, parsed (helpers.Scrape)."""
+    """GET /metrics now, parsed (common.scrape.Scrape)."""
     return lambda: Scrape(api_client)
 
 

@@ -5,15 +5,26 @@ import threading
 import uuid
 
 from celery.result import allow_join_result
+from common.contract import schema_fields
 from django.conf import settings
 from django.db import connection
-from prometheus_client.parser import text_string_to_metric_families
 
+from orders.exceptions import PaymentsUnavailable
 from orders.models import Order, OrderState, can_transition
 from orders.tasks import charge_waiting_orders, redrive_stuck_payments
 
 ORDER_NUMBER_PATTERN = r"^[a-z0-9]{8}$"
 MAX_CALLS = settings.ORDERS_PAYMENT_MAX_RETRIES + 1  # the first try and every retry
+
+
+def assert_retries_payments_unavailable(task) -> None:
+    """The task retries on PaymentsUnavailable only, with exponential backoff and jitter, as often
+    and as far apart as the settings allow."""
+    assert task.autoretry_for == (PaymentsUnavailable,)
+    assert task.max_retries == settings.ORDERS_PAYMENT_MAX_RETRIES
+    assert task.retry_backoff == 1
+    assert task.retry_jitter is True
+    assert task.retry_backoff_max == settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS
 
 
 def payment_body(order_number: str, status: str = "confirmed") -> dict:
@@ -121,34 +132,5 @@ def run_in_threads(*targets) -> list:
     return outcomes
 
 
-class Scrape:
-    """One GET /metrics, parsed: call it with a sample's name and labels for its value (0 if
-    absent)."""
-
-    def __init__(self, client):
-        response = client.get("/metrics")
-        assert response.status_code == 200
-        assert response["Content-Type"].startswith("text/plain; version=")
-        self.families = {f.name: f for f in text_string_to_metric_families(response.text)}
-        self.samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in self.families.values()
-            for sample in family.samples
-        }
-
-    def __call__(self, name: str, **labels) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-
-# Every order answer's fields, as the schema documents them (written out, not read from the
-# serializer under test).
-ORDER_FIELDS = {
-    "orderNumber",
-    "name",
-    "address",
-    "price",
-    "paymentMethod",
-    "state",
-    "createdAt",
-    "updatedAt",
-}
+# Every order answer's fields, as the committed schema documents them.
+ORDER_FIELDS = schema_fields("orders", "Order")

@@ -9,7 +9,15 @@ import pytest
 import requests
 from django.conf import settings
 from django.utils import timezone
-from helpers import MAX_CALLS, batch_echo, batch_item, charge, redrive, sent_numbers
+from helpers import (
+    MAX_CALLS,
+    assert_retries_payments_unavailable,
+    batch_echo,
+    batch_item,
+    charge,
+    redrive,
+    sent_numbers,
+)
 
 from orders import charging, dispatch, services, sweeps
 from orders.exceptions import PaymentsUnavailable
@@ -228,11 +236,7 @@ def test_charge_hands_a_failed_batch_over_with_a_jittered_countdown(
 
 
 def test_charge_orders_retries_with_exponential_backoff_and_jitter():
-    assert charge_orders.autoretry_for == (PaymentsUnavailable,)
-    assert charge_orders.max_retries == settings.ORDERS_PAYMENT_MAX_RETRIES
-    assert charge_orders.retry_backoff == 1
-    assert charge_orders.retry_jitter is True
-    assert charge_orders.retry_backoff_max == settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS
+    assert_retries_payments_unavailable(charge_orders)
 
 
 def test_charge_gives_up_after_max_retries_and_leaves_the_orders_claimed(

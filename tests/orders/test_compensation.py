@@ -525,13 +525,23 @@ def test_health_ready_reports_stuck_orders_and_stays_ready(client, make_order):
     assert response.json()["stuck"] == {"awaitingPayment": 2, "awaitingRefund": 1}
 
 
-def test_health_ready_stays_ready_when_counting_fails(client, monkeypatch):
+@pytest.mark.parametrize(
+    ("selector", "detail", "other"),
+    [
+        ("orders_stuck_count", "stuck", "reconciliation"),
+        ("reconciliation_summary", "reconciliation", "stuck"),
+    ],
+)
+def test_health_ready_stays_ready_when_reading_a_detail_fails(
+    client, monkeypatch, selector, detail, other
+):
     def broken(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("orders.selectors.orders_stuck_count", broken)
+    monkeypatch.setattr(f"orders.selectors.{selector}", broken)
 
     response = client.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json()["stuck"] is None
+    assert response.json()[detail] is None
+    assert response.json()[other] is not None  # one detail failing leaves the others

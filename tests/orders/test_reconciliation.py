@@ -2,7 +2,6 @@
 GET /payment/?updatedSince=, mocked at the HTTP boundary with `responses`."""
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +10,7 @@ import pytest
 import requests
 from django.conf import settings
 from django.utils import timezone
-from helpers import MAX_CALLS
+from helpers import MAX_CALLS, assert_retries_payments_unavailable, payment_body
 
 from orders import reconciliation, services
 from orders.clients import PaymentSnapshot, payments_client, rfc_3339
@@ -48,11 +47,7 @@ def payment(order, status="confirmed", *, price=None, updated_at=None, method=No
     number = order if isinstance(order, str) else order.number
     when = updated_at or long_ago()
     return {
-        "orderNumber": number,
-        "status": status,
-        "transactionId": str(uuid.uuid4()),
-        "name": "Ada",
-        "address": "1 Loop Road",
+        **payment_body(number, status),
         "price": str(price if price is not None else getattr(order, "price", "12.50")),
         "paymentMethod": method or getattr(order, "payment_method", "card"),
         "createdAt": rfc_3339(when),
@@ -164,11 +159,7 @@ def test_client_raises_payments_unavailable_without_a_usable_answer(http, list_u
 
 
 def test_reconcile_task_retries_with_exponential_backoff_and_jitter():
-    assert reconcile_payments.autoretry_for == (PaymentsUnavailable,)
-    assert reconcile_payments.max_retries == settings.ORDERS_PAYMENT_MAX_RETRIES
-    assert reconcile_payments.retry_backoff == 1
-    assert reconcile_payments.retry_jitter is True
-    assert reconcile_payments.retry_backoff_max == settings.ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS
+    assert_retries_payments_unavailable(reconcile_payments)
 
 
 def test_reconcile_task_asks_again_after_no_answer(http, list_url, make_order):

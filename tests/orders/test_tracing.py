@@ -5,11 +5,9 @@ import re
 
 import pytest
 from broker import memory_broker, run_as_worker
+from common.tracing import in_memory_tracing
 from django.db import connection
 from helpers import batch_echo
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from orders.models import Order, OrderState
@@ -28,12 +26,8 @@ STATE_UPDATE = re.compile(r'UPDATE "?orders_order"?( AS o)? SET "?state"?')
 
 @pytest.fixture(scope="module")
 def provider():
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.instrument(provider, django=True, celery=True)
-    yield provider, exporter
-    tracing.uninstrument()
+    with in_memory_tracing(celery=True) as provider_and_exporter:
+        yield provider_and_exporter
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client)
 from common.service import Service
 from rest_framework.test import APIClient
 
@@ -54,12 +55,6 @@ def token(settings):
 
 
 @pytest.fixture
-def api_client():
-    """No credentials: what an anonymous caller sees."""
-    return APIClient()
-
-
-@pytest.fixture
 def auth_client(token):
     """Sends the service token the way Orders does."""
     client = APIClient()
@@ -88,25 +83,8 @@ def service() -> Service:
         },
         required_fields=("orderNumber", "name", "address", "price"),
         price_attribute="amount",
+        api_token=True,  # payments carry personal data
     )
-
-
-@pytest.fixture
-def write_client(auth_client) -> APIClient:
-    """Payments' writes take the service token."""
-    return auth_client
-
-
-@pytest.fixture
-def read_client(auth_client) -> APIClient:
-    """So do its reads: payments carry personal data."""
-    return auth_client
-
-
-@pytest.fixture
-def read_headers(token) -> dict:
-    """What a raw WSGI call sends to read the list: the token."""
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ POST /payment would answer it, stored with one INSERT and one read."""
 
 import json
 import logging
-import threading
 from decimal import Decimal
 
 import pytest
@@ -11,7 +10,7 @@ from common.errors import assert_error, assert_error_shape, raw_body
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from helpers import PAYMENT_FIELDS, load_settings
+from helpers import PAYMENT_FIELDS, at_once, load_settings
 from prometheus_client import REGISTRY
 
 from payments import services
@@ -617,26 +616,10 @@ def test_payment_batch_refuses_a_content_length_of_too_many_digits(auth_client, 
 
 def create_batches_at_once(batches: list[list]) -> tuple[list, list]:
     """payment_create_batch() on each of `batches`, one thread each, all released together: the
-    answers (in no particular order) and the exceptions raised."""
-    barrier = threading.Barrier(len(batches))
-    answers, errors = [], []
-
-    def run(batch):
-        try:
-            barrier.wait(timeout=10)
-            answers.append(services.payment_create_batch(payments=batch))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()  # each thread has its own connection: don't leak it
-
-    threads = [threading.Thread(target=run, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a batch hung"
-    return answers, errors
+    answers (None where a thread raised) and the exceptions raised."""
+    return at_once(
+        *[lambda batch=batch: services.payment_create_batch(payments=batch) for batch in batches]
+    )
 
 
 @pytest.mark.django_db(transaction=True)

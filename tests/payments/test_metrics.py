@@ -5,24 +5,15 @@ earlier tests added, so every assertion is about a change."""
 
 import pytest
 from common.metrics import *  # noqa: F403 (the shared tests run here, with Payments' fixtures)
-from prometheus_client.parser import text_string_to_metric_families
+from common.scrape import Scrape
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def scrape(api_client):
-    def read():
-        response = api_client.get("/metrics")
-        assert response.status_code == 200
-        assert response["Content-Type"].startswith("text/plain; version=")
-        samples = {}
-        for family in text_string_to_metric_families(response.text):
-            for sample in family.samples:
-                samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-        return lambda name, **labels: samples.get((name, frozenset(labels.items())), 0.0)
-
-    return read
+    """GET /metrics now, parsed (common.scrape.Scrape)."""
+    return lambda: Scrape(api_client)
 
 
 @pytest.mark.parametrize(("probability", "status"), [(1.0, "confirmed"), (0.0, "declined")])
@@ -36,7 +27,7 @@ def test_metrics_payments_are_counted_by_status(
     assert auth_client.post("/payment", payload, format="json").status_code == 200  # a replay
 
     after = scrape()
-    assert after("payments_total", status=status) == before("payments_total", status=status) + 1
+    assert after.change_since(before, "payments_total", status=status) == 1
 
 
 def test_metrics_a_refund_is_counted_once(scrape, auth_client, payload, confirm_always):
@@ -48,10 +39,7 @@ def test_metrics_a_refund_is_counted_once(scrape, auth_client, payload, confirm_
         assert response.status_code == 200
 
     after = scrape()
-    assert (
-        after("payments_total", status="refunded")
-        == before("payments_total", status="refunded") + 1
-    )
+    assert after.change_since(before, "payments_total", status="refunded") == 1
 
 
 def test_metrics_requests_are_counted_by_route_name_and_status_class(
@@ -65,17 +53,10 @@ def test_metrics_requests_are_counted_by_route_name_and_status_class(
     auth_client.post("/payment/abcdefgh/refund")  # no such payment
 
     after = scrape()
-    assert (
-        after("http_requests_total", **post, status="2xx")
-        == before("http_requests_total", **post, status="2xx") + 1
-    )
-    assert (
-        after("http_requests_total", **post, status="4xx")
-        == before("http_requests_total", **post, status="4xx") + 1
-    )
+    assert after.change_since(before, "http_requests_total", **post, status="2xx") == 1
+    assert after.change_since(before, "http_requests_total", **post, status="4xx") == 1
     refund = {"method": "POST", "route": "payment-refund", "status": "4xx"}
-    assert after("http_requests_total", **refund) == before("http_requests_total", **refund) + 1
+    assert after.change_since(before, "http_requests_total", **refund) == 1
     assert (
-        after("http_request_duration_seconds_count", **post, status="2xx")
-        == before("http_request_duration_seconds_count", **post, status="2xx") + 1
+        after.change_since(before, "http_request_duration_seconds_count", **post, status="2xx") == 1
     )

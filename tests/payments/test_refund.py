@@ -321,14 +321,19 @@ def test_payment_list_shows_a_refunded_payment(auth_client, confirmed, declined)
     assert by_number[declined.order_number]["refundedAt"] is None
 
 
+def same_order(payment: Payment, *, price: str) -> dict:
+    """A POST /payment body for the order `payment` was made for, at `price`."""
+    return {
+        "orderNumber": payment.order_number,
+        "name": payment.name,
+        "address": payment.address,
+        "price": price,
+    }
+
+
 def test_payment_post_after_a_refund_answers_the_refunded_payment(auth_client, confirmed):
     refunded = auth_client.post(f"/payment/{confirmed.order_number}/refund").json()
-    replay = {
-        "orderNumber": confirmed.order_number,
-        "name": confirmed.name,
-        "address": confirmed.address,
-        "price": "10.00",
-    }
+    replay = same_order(confirmed, price="10.00")
 
     response = auth_client.post("/payment", replay, format="json")
 
@@ -340,12 +345,7 @@ def test_payment_post_after_a_refund_answers_the_refunded_payment(auth_client, c
 
 def test_payment_post_after_a_refund_with_another_price_is_still_a_conflict(auth_client, confirmed):
     auth_client.post(f"/payment/{confirmed.order_number}/refund")
-    replay = {
-        "orderNumber": confirmed.order_number,
-        "name": confirmed.name,
-        "address": confirmed.address,
-        "price": "99.00",
-    }
+    replay = same_order(confirmed, price="99.00")
 
     response = auth_client.post("/payment", replay, format="json")
 

@@ -2,9 +2,7 @@
 Payments' server span: both services' spans are one trace."""
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from common.tracing import in_memory_tracing
 from opentelemetry.trace import SpanKind
 
 from servicekit import tracing
@@ -17,12 +15,8 @@ PARENT_ID = "00f067aa0ba902b7"
 
 @pytest.fixture(scope="module")
 def exporter():
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.instrument(provider, django=True, celery=False)
-    yield exporter
-    tracing.uninstrument()
+    with in_memory_tracing(celery=False) as (_, exporter):
+        yield exporter
 
 
 def test_tracing_incoming_traceparent_is_the_server_span_parent(

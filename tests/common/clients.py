@@ -1,0 +1,33 @@
+"""The API clients the shared tests call a service with, from what its `service` fixture says:
+with the service token (PAYMENTS_API_TOKEN) where its API asks for one, without where anyone may
+call. Each service's conftest.py imports these fixtures."""
+
+import pytest
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """No credentials: what an anonymous caller sees."""
+    return APIClient()
+
+
+@pytest.fixture
+def read_headers(service, settings) -> dict:
+    """What a raw WSGI call sends to read the list: the token if the API asks for one."""
+    if not service.api_token:
+        return {}
+    return {"HTTP_AUTHORIZATION": f"Bearer {settings.PAYMENTS_API_TOKEN}"}
+
+
+@pytest.fixture
+def write_client(read_headers) -> APIClient:
+    """A client allowed to create: the same credentials as for reading, on both services."""
+    client = APIClient()
+    client.credentials(**read_headers)
+    return client
+
+
+@pytest.fixture
+def read_client(write_client) -> APIClient:
+    return write_client
