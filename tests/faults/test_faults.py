@@ -181,6 +181,25 @@ def test_faults_charge_tasks_delivered_twice_charge_once(system, scenario):
     sc.assert_clean()
 
 
+def start_holding_worker(system, **settings: str) -> None:
+    """Replace the worker with the test-only one that holds each answer of Payments before
+    Orders applies it (fault_worker.py), and does not reconcile the answers it holds."""
+    system.redis().delete(ANSWERED_KEY)
+    system.processes.stop("worker")
+    system.start_worker(
+        hold_after_batch=HOLD_AFTER_BATCH_SECONDS, settings={**HOLDING_WORKER, **settings}
+    )
+
+
+def fill_with_answered_batches(system, load) -> list[str]:
+    """Once one answer is held, a burst fills the worker's other threads with answered batches
+    too (all killed well before the first claim expires); the orders answered so far."""
+    if wait_answered(system, timeout=30):
+        threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
+        time.sleep(HOLD_MORE_SECONDS)
+    return wait_answered(system, timeout=0.1)
+
+
 def test_faults_worker_killed_after_batch_answered_charges_nothing_twice(system, scenario):
     sc = scenario("7 worker SIGKILLed, batch answered")
     # The test-only worker holds each answer of Payments before Orders applies it: killed then,
@@ -188,16 +207,9 @@ def test_faults_worker_killed_after_batch_answered_charges_nothing_twice(system,
     # reconciliation applies the decisions it reads from Payments, or, once the claim expired,
     # the charger sends them again and Payments answers with the payments it stored (replayed).
     # The holding worker's own reconciliation leaves them alone, so the window stays open.
-    system.redis().delete(ANSWERED_KEY)
-    system.processes.stop("worker")
-    system.start_worker(hold_after_batch=HOLD_AFTER_BATCH_SECONDS, settings=HOLDING_WORKER)
+    start_holding_worker(system)
     with OrderLoad(system.orders_url) as load:
-        # Once one answer is held, a burst fills the worker's other threads with answered
-        # batches too; all are killed well before the first claim expires.
-        if wait_answered(system, timeout=30):
-            threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
-            time.sleep(HOLD_MORE_SECONDS)
-        answered = wait_answered(system, timeout=0.1)
+        answered = fill_with_answered_batches(system, load)
         system.processes.kill("worker")
         log_at = payments_log_size(system)
         snap = system.databases.snapshot()
@@ -272,17 +284,9 @@ def test_faults_worker_killed_with_payments_in_flight_decided_soon_after_restart
     # applying it (as in scenario 7), so it dies with batches in flight every time. Their claims
     # would last 120 s; the restarted worker (another node name, as a replaced pod) must give
     # them back and have them decided within DECIDED_AFTER_RESTART_SECONDS of being up.
-    system.redis().delete(ANSWERED_KEY)
-    system.processes.stop("worker")
-    claim = str(PRODUCTION_CLAIM_SECONDS)
-    system.start_worker(
-        hold_after_batch=HOLD_AFTER_BATCH_SECONDS,
-        settings={**HOLDING_WORKER, "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": claim},
-    )
+    start_holding_worker(system, ORDERS_PAYMENT_STUCK_AFTER_SECONDS=str(PRODUCTION_CLAIM_SECONDS))
     with OrderLoad(system.orders_url) as load:
-        if wait_answered(system, timeout=30):
-            threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
-            time.sleep(HOLD_MORE_SECONDS)
+        fill_with_answered_batches(system, load)
         system.processes.kill("worker")
         killed = system.worker_name
         log_at = payments_log_size(system)
@@ -367,19 +371,10 @@ def test_faults_result_lost_after_payments_decided_is_applied_by_reconciliation(
     # the decisions from Payments and applies them, and the restarted worker giving back the
     # dead run's claims (scenario 9), whose charges Payments answers as replays. Each order is
     # decided once either way (assert_clean); the note says how many each net took.
-    system.redis().delete(ANSWERED_KEY)
-    system.processes.stop("worker")
-    system.start_worker(
-        hold_after_batch=HOLD_AFTER_BATCH_SECONDS,
-        settings={**HOLDING_WORKER, "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": str(LONG_CLAIM_SECONDS)},
-    )
+    start_holding_worker(system, ORDERS_PAYMENT_STUCK_AFTER_SECONDS=str(LONG_CLAIM_SECONDS))
     with OrderLoad(system.orders_url) as load:
-        # As in scenario 7, a burst fills the worker's threads with answered batches; the first
-        # answered may be only orders that Payments refuses (scenario 8's).
-        if wait_answered(system, timeout=30):
-            threading.Thread(target=load.burst, args=(BURST // 2,), daemon=True).start()
-            time.sleep(HOLD_MORE_SECONDS)
-        answered = wait_answered(system, timeout=0.1)
+        # The first answered may be only orders that Payments refuses (scenario 8's).
+        answered = fill_with_answered_batches(system, load)
         system.processes.kill("worker")
         killed = time.monotonic()
         applied_before = orders_counter(system, MISMATCHES, kind="decision_not_applied")
