@@ -17,11 +17,17 @@ from payments.auth import ServiceTokenAuthentication
 from payments.models import Payment
 from payments.pagination import OldestChangedFirstPagination
 from payments.providers import DEFAULT_METHOD, registry
-from servicekit.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
+from servicekit.fields import (
+    ORDER_NUMBER_PATTERN,
+    VISIBLE_TEXT,
+    PaymentMethodField,
+    PriceField,
+    TextField,
+)
 from servicekit.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from servicekit.pagination import NewestFirstPagination
 
-ORDER_NUMBER_FORMAT = RegexValidator(r"^[a-z0-9]{8}$", "8 lowercase letters or digits.")
+ORDER_NUMBER_FORMAT = RegexValidator(f"^{ORDER_NUMBER_PATTERN}$", "8 lowercase letters or digits.")
 UNAUTHORIZED = error("`not_authenticated` or `authentication_failed`: no or a wrong token.")
 
 

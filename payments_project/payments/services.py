@@ -20,6 +20,7 @@ from payments.metrics import PAYMENTS, PAYMENTS_UNAVAILABLE
 from payments.models import Payment, PaymentStatus
 from payments.providers import DEFAULT_METHOD, Charge, Decision, ProviderUnavailable, registry
 from payments.selectors import payment_by_order_number, payment_find
+from servicekit.fields import ORDER_NUMBER_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def _db_params(fields: list[models.Field], payments: list[Payment]) -> list:
 
 
 # What POST /payment accepts as an order number; anything else cannot have a payment.
-_ORDER_NUMBER = re.compile(r"[a-z0-9]{8}")
+_ORDER_NUMBER = re.compile(ORDER_NUMBER_PATTERN)
 
 
 def _refund_if_confirmed(*, order_number: str) -> None:

@@ -8,6 +8,10 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+# An order number as Orders issues it, the one format both services accept: in paths (the
+# URL converter), in bodies and in the schema.
+ORDER_NUMBER_PATTERN = "[a-z0-9]{8}"
+
 # What str.strip() removes, which DRF trims. Spelled out because "\s" differs between regex
 # engines: Python's counts \x1c-\x1f and \x85 as space, Unicode's White_Space (the schema's
 # validators) does not, and the schema must reject exactly what the server rejects.

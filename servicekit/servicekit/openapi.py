@@ -7,6 +7,8 @@ import re
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from servicekit.fields import ORDER_NUMBER_PATTERN
+
 _GROUP = re.compile(r"\(\?P<(\w+)>")
 _VARIABLE = re.compile(r"\{(\w+)\}")
 
@@ -64,7 +66,7 @@ BODY_ERRORS = {
 # converter): a 404 `not_found`, like an order number the service never issued.
 ORDER_NUMBER = OpenApiParameter(
     "orderNumber",
-    {"type": "string", "pattern": "^[a-z0-9]{8}$", "example": "wj63kdrh"},
+    {"type": "string", "pattern": f"^{ORDER_NUMBER_PATTERN}$", "example": "wj63kdrh"},
     OpenApiParameter.PATH,
     description="The 8-character order number that POST /order answered with.",
 )

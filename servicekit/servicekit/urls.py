@@ -9,8 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
 
 from servicekit import health, metrics
-
-ORDER_NUMBER_REGEX = "[a-z0-9]{8}"
+from servicekit.fields import ORDER_NUMBER_PATTERN
 
 
 class OrderNumberConverter:
@@ -19,7 +18,7 @@ class OrderNumberConverter:
     JSON 404 of handler404, so no malformed number reaches a view or the database (PostgreSQL
     refuses a NUL in a query parameter with a DataError)."""
 
-    regex = ORDER_NUMBER_REGEX
+    regex = ORDER_NUMBER_PATTERN
 
     def to_python(self, value: str) -> str:
         return value
