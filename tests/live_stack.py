@@ -1,6 +1,7 @@
 """Start the real system for a test run, as `make run` does: docker/run_local.py on free ports
 with fresh SQLite files, or fresh PostgreSQL databases when ORDERS_DATABASE_URL /
-PAYMENTS_DATABASE_URL point at a server (dropped afterwards); REDIS_URL is used as it is.
+PAYMENTS_DATABASE_URL point at a server (dropped afterwards); with REDIS_URL, on that Redis server,
+in a database no other running stack of this process uses.
 
 Shared by the end-to-end suite (tests/e2e), `make postman` and `make fuzz`."""
 
@@ -17,12 +18,18 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90
 STOP_TIMEOUT_SECONDS = 60
+REDIS_DATABASES = 16  # redis-server's default `databases`
+
+# The Redis databases of the stacks running in this process (tests/e2e keeps its session stack
+# up while other tests start their own).
+_redis_databases_in_use: set[int] = set()
 
 
 class StackError(RuntimeError):
@@ -70,6 +77,30 @@ def fresh_postgres_database(url: str | None, prefix: str = "live") -> Iterator[s
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def own_redis_database(url: str | None) -> Iterator[str | None]:
+    """Yield `url` (a REDIS_URL; None: the launcher starts its own Redis) if no other running
+    stack uses its database, else the URL of the nearest free database below it, wrapping round.
+
+    Two stacks on one Redis database share their queues and the charger's wake-up guard: each
+    one's worker takes the other's tasks, and runs them against its own database, where those
+    orders do not exist."""
+    if not url:
+        yield None
+        return
+    parts = urlsplit(url)
+    named = int(parts.path.lstrip("/") or 0)
+    candidates = ((named - step) % REDIS_DATABASES for step in range(REDIS_DATABASES))
+    database = next((db for db in candidates if db not in _redis_databases_in_use), None)
+    if database is None:
+        raise StackError(f"every Redis database of {url} is in use by a running stack")
+    _redis_databases_in_use.add(database)
+    try:
+        yield parts._replace(path=f"/{database}").geturl()
+    finally:
+        _redis_databases_in_use.discard(database)
+
+
 def _is_ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:
@@ -115,6 +146,7 @@ def live_stack(
     with (
         fresh_postgres_database(os.environ.get("ORDERS_DATABASE_URL")) as orders_db,
         fresh_postgres_database(os.environ.get("PAYMENTS_DATABASE_URL")) as payments_db,
+        own_redis_database(os.environ.get("REDIS_URL")) as redis_url,
         log_path.open("a") as log,
     ):
         env = {
@@ -127,6 +159,7 @@ def live_stack(
         for key, value in (
             ("ORDERS_DATABASE_URL", orders_db),
             ("PAYMENTS_DATABASE_URL", payments_db),
+            ("REDIS_URL", redis_url),
         ):
             if value:
                 env[key] = value
