@@ -87,5 +87,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['payment_after_cancellation', 'refunded', 'refund_not_needed', 'note'])), name='order_event_kind_valid')],
             },
         ),
-        migrations.RunPython(notes_to_events, events_to_notes),
+        migrations.RunPython(notes_to_events, events_to_notes, elidable=True),
     ]
