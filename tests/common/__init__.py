@@ -9,5 +9,11 @@ import pytest
 
 # Their asserts explain a failure as a test module's do (pytest rewrites test modules only).
 pytest.register_assert_rewrite(
-    "common.abuse", "common.errors", "common.fuzz", "common.openapi", "common.scrape", "common.wsgi"
+    "common.abuse",
+    "common.errors",
+    "common.fuzz",
+    "common.migrations",
+    "common.openapi",
+    "common.scrape",
+    "common.wsgi",
 )

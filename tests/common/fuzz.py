@@ -184,6 +184,13 @@ def create_requests(draw, fields: tuple[str, ...], **more_fields) -> tuple[objec
     return body, tag
 
 
+def assert_text_kept_as_sent(body: dict, sent: dict) -> None:
+    """An accepted name and address come back as the server read them, trimmed, with no NUL."""
+    for field in ("name", "address"):
+        assert body[field] == str(as_sent(sent[field])).strip()
+        assert "\x00" not in body[field]
+
+
 def accepted_body(response, sent, tag: str, accepted=(201,)) -> dict | None:
     """The answer to a fuzzed create: a 4xx in the one error shape (price named exactly when it
     was invalid), then None; or an accepted one with the exact price, then its body."""

@@ -57,8 +57,8 @@ class Snapshot:
         return (len(self.orders), changes, refunds, self.payments_changed)
 
 
-# OrderRow's fields after `number`; the refund columns came with migration 0002 and the events
-# with 0003, which the suite always applies to its fresh databases.
+# OrderRow's fields after `number`; the refund columns and the events are in the squashed 0001,
+# which the suite always applies to its fresh databases.
 ORDER_QUERY = (
     "SELECT id, number, state, price, refund_queued_at IS NOT NULL, refunded_at IS NOT NULL "
     "FROM orders_order"
