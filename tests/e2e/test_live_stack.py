@@ -7,6 +7,12 @@ import pytest
 from live_stack import REDIS_DATABASES, StackError, own_redis_database
 
 
+@pytest.fixture(autouse=True)
+def no_stack_running(monkeypatch):
+    """As if no stack ran: the session's stack may hold REDIS_URL's database meanwhile."""
+    monkeypatch.setattr("live_stack._redis_databases_in_use", set())
+
+
 def test_a_stack_started_while_another_runs_gets_the_next_free_database_below():
     with own_redis_database("redis://127.0.0.1:6379/15") as first:
         with own_redis_database("redis://127.0.0.1:6379/15") as second:
@@ -28,9 +34,8 @@ def test_no_url_means_the_launcher_starts_its_own_redis():
         assert url is None
 
 
-def test_every_database_in_use_is_a_clear_error():
+def test_every_database_in_use_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("live_stack._redis_databases_in_use", set(range(REDIS_DATABASES)))
     url = "redis://127.0.0.1:6379/3"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("live_stack._redis_databases_in_use", set(range(REDIS_DATABASES)))
-        with pytest.raises(StackError, match="every Redis database"), own_redis_database(url):
-            pass
+    with pytest.raises(StackError, match="every Redis database"), own_redis_database(url):
+        pass
