@@ -23,6 +23,11 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90
 STOP_TIMEOUT_SECONDS = 60
+# Gunicorn workers per service unless the environment says otherwise: two, not make run's four
+# (docker/gunicorn.conf.py). Each worker imports Django by itself: the two more per service cost
+# every stack start 3 to 5 s of CPU, a quarter of it, on 2 cores (make test starts three), and two
+# already are the several processes whose metrics one scrape adds up (e2e/test_observability.py).
+WEB_WORKERS = "2"
 
 
 class StackError(RuntimeError):
@@ -118,6 +123,7 @@ def live_stack(
         log_path.open("a") as log,
     ):
         env = {
+            "GUNICORN_WORKERS": WEB_WORKERS,
             **os.environ,
             "DJANGO_ENV": "local",
             "ORDERS_VAR_DIR": str(workdir / "orders"),
