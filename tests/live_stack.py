@@ -1,6 +1,7 @@
 """Start the real system for a test run, as `make run` does: docker/run_local.py on free ports
-with fresh SQLite files, or fresh PostgreSQL databases when ORDERS_DATABASE_URL /
-PAYMENTS_DATABASE_URL point at a server (dropped afterwards); REDIS_URL is used as it is.
+(two web workers per service, WEB_WORKERS below) with fresh SQLite files, or fresh PostgreSQL
+databases when ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL point at a server (dropped
+afterwards); REDIS_URL is used as it is.
 
 Shared by the end-to-end suite (tests/e2e), `make postman` and `make fuzz`."""
 
