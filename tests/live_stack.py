@@ -1,7 +1,8 @@
 """Start the real system for a test run, as `make run` does: docker/run_local.py on free ports
-with fresh SQLite files, or fresh PostgreSQL databases when ORDERS_DATABASE_URL /
-PAYMENTS_DATABASE_URL point at a server (dropped afterwards); with REDIS_URL, on that Redis server,
-in a database no other running stack of this process uses.
+(two web workers per service, WEB_WORKERS below) with fresh SQLite files, or fresh PostgreSQL
+databases when ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL point at a server (dropped
+afterwards); with REDIS_URL, on that Redis server, in a database no other running stack of this
+process uses.
 
 Shared by the end-to-end suite (tests/e2e), `make postman` and `make fuzz`."""
 
@@ -30,6 +31,11 @@ REDIS_DATABASES = 16  # redis-server's default `databases`
 # The Redis databases of the stacks running in this process (tests/e2e keeps its session stack
 # up while other tests start their own).
 _redis_databases_in_use: set[int] = set()
+# Gunicorn workers per service unless the environment says otherwise: two, not make run's four
+# (docker/gunicorn.conf.py). Each worker imports Django by itself: the two more per service cost
+# every stack start 3 to 5 s of CPU, a quarter of it, on 2 cores (make test starts three), and two
+# already are the several processes whose metrics one scrape adds up (e2e/test_observability.py).
+WEB_WORKERS = "2"
 
 
 class StackError(RuntimeError):
@@ -150,6 +156,7 @@ def live_stack(
         log_path.open("a") as log,
     ):
         env = {
+            "GUNICORN_WORKERS": WEB_WORKERS,
             **os.environ,
             "DJANGO_ENV": "local",
             "ORDERS_VAR_DIR": str(workdir / "orders"),

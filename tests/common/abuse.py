@@ -82,6 +82,7 @@ def test_admin_login_answers_413_json_to_a_form_over_the_limit(settings, cap, pa
     assert_error(response, 413, "request_too_large")
 
 
+@pytest.mark.usefixtures("fast_password_hashing")
 def test_admin_login_still_works_under_the_limit(admin_user, service):
     client = Client()
 

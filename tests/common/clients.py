@@ -1,6 +1,7 @@
 """The API clients the shared tests call a service with, from what its `service` fixture says:
 with the service token (PAYMENTS_API_TOKEN) where its API asks for one, without where anyone may
-call. Each service's conftest.py imports these fixtures."""
+call; and a fast password hasher for the tests that log in to the admin. Each service's
+conftest.py imports these fixtures."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -31,3 +32,11 @@ def write_client(read_headers) -> APIClient:
 @pytest.fixture
 def read_client(write_client) -> APIClient:
     return write_client
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """pytest-django's admin_user hashes its password: with the production hasher (PBKDF2, a
+    million rounds) that is ~0.35 s of CPU per test, which buys nothing in a test. Not autouse:
+    the tests that log in (admin_client, admin_user) ask for it with usefixtures."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

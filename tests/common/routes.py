@@ -111,6 +111,7 @@ def test_routes_walk_finds_every_api_route(service):
     assert any(template.startswith("/admin/") for template in templates)
 
 
+@pytest.mark.usefixtures("fast_password_hashing")  # admin_client: one user per test
 @pytest.mark.parametrize("segment", HOSTILE_SEGMENTS, ids=lambda s: repr(s[:12]))
 def test_routes_answer_a_hostile_path_segment_with_a_json_4xx(write_client, admin_client, segment):
     for template in routes():
@@ -127,6 +128,7 @@ def test_routes_answer_a_hostile_path_segment_with_a_json_4xx(write_client, admi
             assert response.json()["code"] == "not_found", (method, url[:120])
 
 
+@pytest.mark.usefixtures("fast_password_hashing")
 @pytest.mark.parametrize("value", HOSTILE_QUERY_VALUES, ids=repr)
 def test_routes_answer_a_hostile_query_value_without_a_5xx(write_client, admin_client, value):
     """A route that reads the parameter refuses the value with a JSON 4xx; one that does not

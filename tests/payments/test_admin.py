@@ -5,7 +5,7 @@ from django.utils import timezone
 from payments import services
 from payments.models import Payment, PaymentStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 CHANGELIST = "/admin/payments/payment/"
 

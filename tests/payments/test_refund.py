@@ -354,6 +354,7 @@ def test_payment_post_after_a_refund_with_another_price_is_still_a_conflict(auth
     assert Payment.objects.count() == 1
 
 
+@pytest.mark.usefixtures("fast_password_hashing")
 def test_payment_admin_changelist_filters_refunded_payments(admin_client, confirmed, declined):
     services.payment_refund(order_number=confirmed.order_number)
 
