@@ -15,13 +15,7 @@ UNIT_NICE := nice -n 10
 # Each project's suite in its own pytest process: pytest-django takes one settings module each.
 PYTEST_ORDERS := cd orders_project && DJANGO_SETTINGS_MODULE=config.settings $(UNIT_NICE) ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/orders
 PYTEST_PAYMENTS := cd payments_project && DJANGO_SETTINGS_MODULE=config.settings $(UNIT_NICE) ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/payments
-# The supervision tests start stacks of their own, one at a time: run first, in a pytest process
-# of their own, they never run beside the session's stack (tests/e2e/conftest.py), whose worker on
-# a shared REDIS_URL took their wake-ups (the restarted worker's order waited ~25 s for the re-drive,
-# not 2). Both halves run; the suite fails if either does.
-PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e/test_supervision.py; supervision=$$?; \
-  $(PY) -m pytest -c pyproject.toml tests/e2e --ignore=tests/e2e/test_supervision.py \
-  && exit $$supervision
+PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
 # The chassis' own suite, once, on a Django project with no service in it (servicekit/tests/).
 PYTEST_SERVICEKIT := cd servicekit/tests && DJANGO_SETTINGS_MODULE=settings $(UNIT_NICE) ../../$(PY) -m pytest -c ../../pyproject.toml --rootdir ../.. .
 
@@ -137,12 +131,12 @@ RUN_SUITES := $(PY) tests/run_suites.py
 
 .PHONY: test
 test: install-dev ## the whole suite: end to end, the chassis, Orders and Payments, at once
-	@$(RUN_SUITES) 'e2e=$(PYTEST_E2E)' 'chassis=$(PYTEST_SERVICEKIT)' \
-	  'orders=$(PYTEST_ORDERS)' 'payments=$(PYTEST_PAYMENTS)'
+	@$(RUN_SUITES) "e2e=$(PYTEST_E2E)" "chassis=$(PYTEST_SERVICEKIT)" \
+	  "orders=$(PYTEST_ORDERS)" "payments=$(PYTEST_PAYMENTS)"
 
 .PHONY: test-unit
 test-unit: install-dev ## the chassis, Orders and Payments suites only, at once (no processes started)
-	@$(RUN_SUITES) 'chassis=$(PYTEST_SERVICEKIT)' 'orders=$(PYTEST_ORDERS)' 'payments=$(PYTEST_PAYMENTS)'
+	@$(RUN_SUITES) "chassis=$(PYTEST_SERVICEKIT)" "orders=$(PYTEST_ORDERS)" "payments=$(PYTEST_PAYMENTS)"
 
 .PHONY: test-faults
 test-faults: install-dev ## fault suite: kills Payments, the worker, Redis, DB connections under load (needs PostgreSQL)
