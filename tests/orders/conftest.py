@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import redis
 import responses
-from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client)
+from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client, fast_password_hashing)
 from common.scrape import Scrape
 from common.service import Service
 from django.conf import settings
@@ -75,13 +75,6 @@ def other_payments(settings):
     payments_client.cache_clear()
     yield "http://payments.test:9000/payment"
     payments_client.cache_clear()
-
-
-@pytest.fixture
-def fast_password_hashing(settings):
-    """Only the admin user's fixture hashes a password; a slow hasher buys nothing in tests.
-    Not autouse: the modules that create users ask for it with usefixtures."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="session")

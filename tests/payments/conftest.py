@@ -4,7 +4,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
-from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client)
+from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client, fast_password_hashing)
 from common.service import Service
 from rest_framework.test import APIClient
 
