@@ -32,9 +32,9 @@ REDIS_DATABASES = 16  # redis-server's default `databases`
 # up while other tests start their own).
 _redis_databases_in_use: set[int] = set()
 # Gunicorn workers per service unless the environment says otherwise: two, not make run's four
-# (docker/gunicorn.conf.py). Each worker imports Django by itself: the two more per service cost
-# every stack start 3 to 5 s of CPU, a quarter of it, on 2 cores (make test starts three), and two
-# already are the several processes whose metrics one scrape adds up (e2e/test_observability.py).
+# (docker/gunicorn.conf.py). Each worker imports Django by itself, a good part of every stack
+# start's CPU, and two already are the several processes whose metrics one scrape adds up
+# (e2e/test_observability.py).
 WEB_WORKERS = "2"
 
 
@@ -90,12 +90,22 @@ def own_redis_database(url: str | None) -> Iterator[str | None]:
 
     Two stacks on one Redis database share their queues and the charger's wake-up guard: each
     one's worker takes the other's tasks, and runs them against its own database, where those
-    orders do not exist."""
+    orders do not exist. Only the stacks of this process are known: two test runs at once on one
+    REDIS_URL still meet. The databases below are used as they are, never flushed."""
     if not url:
         yield None
         return
     parts = urlsplit(url)
-    named = int(parts.path.lstrip("/") or 0)
+    path_database = parts.path.strip("/")
+    if (
+        parts.scheme not in ("redis", "rediss")
+        or parts.query
+        or not (path_database.isdigit() or not path_database)
+    ):
+        raise StackError(
+            f"REDIS_URL {url!r}: the test stacks take redis://host:port/<database> (or rediss://)"
+        )
+    named = int(path_database or 0)
     candidates = ((named - step) % REDIS_DATABASES for step in range(REDIS_DATABASES))
     database = next((db for db in candidates if db not in _redis_databases_in_use), None)
     if database is None:

@@ -1,11 +1,13 @@
 """Start the real system (both gunicorn servers, the Celery worker and beat, Redis) with
-docker/run_local.py, exactly as `make run` does, and hand the tests its two base URLs.
+docker/run_local.py, as `make run` does (two web workers per service), and hand the tests its two
+base URLs.
 
 On the embedded default each run gets fresh SQLite files and its own Redis. When
 ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL point at PostgreSQL, fresh databases are created
 beside the named ones and dropped afterwards; REDIS_URL, when set, names the Redis server and the
 database of the first stack: a stack started while another runs (this session's, below) takes the
-next free database below it (tests/live_stack.py), so that no worker takes another stack's tasks.
+next free database below it (tests/live_stack.py), so that no worker of this run takes another
+stack's tasks.
 """
 
 import subprocess

@@ -39,3 +39,16 @@ def test_every_database_in_use_is_a_clear_error(monkeypatch):
     url = "redis://127.0.0.1:6379/3"
     with pytest.raises(StackError, match="every Redis database"), own_redis_database(url):
         pass
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379?db=3", "unix:///tmp/redis.sock?db=2", "redis://h:6379/x"]
+)
+def test_a_redis_url_it_cannot_number_is_a_clear_error(url):
+    with pytest.raises(StackError, match="redis://host:port/<database>"), own_redis_database(url):
+        pass
+
+
+def test_a_trailing_slash_still_names_the_database():
+    with own_redis_database("redis://127.0.0.1:6379/15/") as url:
+        assert url == "redis://127.0.0.1:6379/15"
