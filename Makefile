@@ -125,8 +125,8 @@ export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model
 
 # The suites are independent processes, run at once (tests/run_suites.py; the longest first): the
 # end-to-end suite spends much of its time waiting on the processes it started, which leaves the
-# CPU to the others (on 2 cores, one after the other took 4 min 10 s). Each suite's output is
-# printed whole as it ends, and the last line says how each one ended; any failure fails make.
+# CPU to the others. Each suite's output is printed whole as it ends, and the last line says how
+# each one ended; any failure fails make.
 RUN_SUITES := $(PY) tests/run_suites.py
 
 .PHONY: test

@@ -96,16 +96,12 @@ def own_redis_database(url: str | None) -> Iterator[str | None]:
         yield None
         return
     parts = urlsplit(url)
-    path_database = parts.path.strip("/")
-    if (
-        parts.scheme not in ("redis", "rediss")
-        or parts.query
-        or not (path_database.isdigit() or not path_database)
-    ):
+    path_database = parts.path.strip("/") or "0"  # no path: database 0, as redis-py reads it
+    if parts.scheme not in ("redis", "rediss") or parts.query or not path_database.isdigit():
         raise StackError(
             f"REDIS_URL {url!r}: the test stacks take redis://host:port/<database> (or rediss://)"
         )
-    named = int(path_database or 0)
+    named = int(path_database)
     candidates = ((named - step) % REDIS_DATABASES for step in range(REDIS_DATABASES))
     database = next((db for db in candidates if db not in _redis_databases_in_use), None)
     if database is None:

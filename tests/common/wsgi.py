@@ -77,12 +77,6 @@ def requests_counted(method: str, route: str, status: str) -> float:
     return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Only the admin user's fixture hashes a password; a slow hasher buys nothing in tests."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_wsgi_api_keeps_the_security_headers_and_the_host_check(service, read_headers):
     path, _ = service.list_route
     answer = call(application, "GET", path, **read_headers)
@@ -104,6 +98,7 @@ def test_wsgi_admin_login_page_sets_the_csrf_cookie():
     assert answer.varies_on_cookie
 
 
+@pytest.mark.usefixtures("fast_password_hashing")
 def test_wsgi_admin_login_without_the_csrf_token_is_refused(admin_user):
     token = call(application, "GET", "/admin/login/").cookies["csrftoken"].value
     form = urlencode({"username": "admin", "password": "password"}).encode()
@@ -121,6 +116,7 @@ def test_wsgi_admin_login_without_the_csrf_token_is_refused(admin_user):
     assert "sessionid" not in answer.cookies
 
 
+@pytest.mark.usefixtures("fast_password_hashing")
 def test_wsgi_admin_login_with_the_csrf_token_opens_a_session(admin_user):
     page = call(application, "GET", "/admin/login/")
     cookie = page.cookies["csrftoken"].value
