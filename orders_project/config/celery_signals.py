@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import Counter, multiprocess, start_http_server
 
+from servicekit.connections import close_connections_the_server_closed
 from servicekit.request_id import request_id, valid_or_new
 from servicekit.tracing import flush_tracing, service_name, setup_tracing
 
@@ -52,13 +53,14 @@ def restore_request_id(task_id=None, task=None, **kwargs):
 
 
 def close_broken_db_connections(task=None, **kwargs):
-    """What Django does around each request, around each task: drop this thread's database
-    connection if it broke (say, the server restarted) or outlived CONN_MAX_AGE, and health-check
-    it before its next use (CONN_HEALTH_CHECKS). Celery's own fix-up, which would close it every
-    time, is held off by CELERY_DB_REUSE_MAX. Connected in the worker only (celeryd_init), like
-    the fix-up's own handlers; never for an eager task, which runs in its caller's transaction."""
+    """What the web does around each request, around each task: drop this thread's database
+    connection if it broke, outlived CONN_MAX_AGE or was ended by the server (say, it restarted;
+    servicekit/connections.py). Celery's own fix-up, which would close it every time, is held off
+    by CELERY_DB_REUSE_MAX. Connected in the worker only (celeryd_init), like the fix-up's own
+    handlers; never for an eager task, which runs in its caller's transaction."""
     if not task.request.is_eager:
         close_old_connections()
+        close_connections_the_server_closed()
 
 
 @signals.task_postrun.connect
@@ -105,6 +107,14 @@ def configure_logging(**kwargs):
 @signals.worker_process_init.connect
 def start_tracing(**kwargs):
     setup_tracing(default_service=WORKER_SERVICE, django=False, celery=True)
+
+
+@signals.worker_init.connect
+def yield_the_cpu_to_the_web(**kwargs):
+    """CELERY_WORKER_NICENESS (settings.py), before the pool starts, so that its threads or
+    processes inherit it. Never lowered: that would need a privilege the worker has no use for."""
+    if os.getpriority(os.PRIO_PROCESS, 0) < settings.WORKER_NICENESS:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.WORKER_NICENESS)
 
 
 @signals.worker_init.connect

@@ -1,11 +1,4 @@
-import os
+from servicekit.wsgi import service_application
 
-from django.core.wsgi import get_wsgi_application
-
-from servicekit.tracing import setup_tracing
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Before the handler loads the middleware; gunicorn imports this module in each worker, after
-# the fork, so each process gets its own exporter thread. Orders publishes tasks: Celery too.
-setup_tracing(default_service="orders", celery=True)
-application = get_wsgi_application()
+# Orders publishes tasks: its traces follow them into the worker.
+application = service_application(service="orders", celery=True)

@@ -11,12 +11,14 @@ from rest_framework.views import APIView
 
 from orders import idempotency, selectors, services
 from orders.models import Order, OrderEventKind, OrderState
+from servicekit.fast_post import FastPostMixin
 from servicekit.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
 from servicekit.openapi import BODY_ERRORS, ORDER_NUMBER, error
 from servicekit.pagination import NewestFirstPagination
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENCY_KEY_META = "HTTP_IDEMPOTENCY_KEY"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"  # printable ASCII
 _IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
 NOT_FOUND = error("`order_not_found`: no order has this number.")
@@ -74,8 +76,10 @@ def idempotency_key_of(request) -> str | None:
     return key
 
 
-class OrderCollectionApi(APIView):
-    """POST /order creates an order; GET /order lists them, newest first."""
+class OrderCollectionApi(FastPostMixin, APIView):
+    """POST /order creates an order; GET /order lists them, newest first. A plain POST (no
+    Idempotency-Key) is answered by fast_post, outside DRF's request cycle
+    (servicekit/fast_post.py); every other request by post() and get()."""
 
     class InputSerializer(serializers.Serializer):
         name = TextField(max_length=200, validators=[VISIBLE_TEXT])
@@ -135,9 +139,7 @@ class OrderCollectionApi(APIView):
     )
     def post(self, request):
         key = idempotency_key_of(request)
-        fields = _order_input().run_validation(request.data)
-        method = fields.pop("paymentMethod")
-        order_fields = {**fields, "payment_method": method}
+        order_fields = _order_fields(_order_input().run_validation(request.data))
         if key is None:
             order = services.order_create(**order_fields)
             return Response(order_representation(order), status=status.HTTP_201_CREATED)
@@ -150,6 +152,19 @@ class OrderCollectionApi(APIView):
             status=status.HTTP_201_CREATED,
             headers={"Idempotent-Replayed": "true"} if replayed else None,
         )
+
+    def fast_post_serializer(self) -> serializers.Serializer:
+        return _order_input()
+
+    def fast_post_headers_allowed(self, meta) -> bool:
+        return IDEMPOTENCY_KEY_META not in meta  # its replays are post()'s to answer
+
+    def fast_post(self, request, validated_data: dict):
+        try:
+            order = services.order_create(**_order_fields(validated_data))
+        except Exception as exc:  # the database went away, say: a 503, as post() answers it
+            return self.error_response(exc)
+        return self.json_response(order_representation(order), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="order_list",
@@ -168,6 +183,13 @@ class OrderCollectionApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.order_list(**filters.validated_data), request)
         return paginator.get_paginated_response([order_representation(order) for order in page])
+
+
+def _order_fields(validated_data: dict) -> dict:
+    """services.order_create's arguments from the body's validated fields."""
+    fields = dict(validated_data)
+    fields["payment_method"] = fields.pop("paymentMethod")
+    return fields
 
 
 @functools.cache

@@ -49,7 +49,7 @@ API_PAGE_SIZE = env_number("PAYMENTS_PAGE_SIZE", 50, minimum=1)
 # and without it a test method named in PAYMENTS_METHODS is refused at start.
 PAYMENTS_TEST_METHODS = env_bool("PAYMENTS_TEST_METHODS", IS_LOCAL)
 # How late test_timeout_then_confirm answers its first attempt: above Orders'
-# PAYMENTS_READ_TIMEOUT_SECONDS (10 by default) and below gunicorn's worker timeout (30).
+# PAYMENTS_READ_TIMEOUT_SECONDS (10 by default), so that the caller gives up first.
 PAYMENTS_TEST_SLOW_ANSWER_SECONDS = env_number(
     "PAYMENTS_TEST_SLOW_ANSWER_SECONDS", 12.0, kind=float
 )

@@ -63,10 +63,11 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
         config = environ.Env.db_url_config(f"sqlite:///{sqlite_path}")
     else:
         config = _env.db_url(name)
-    # Connections are kept 10 minutes; Django checks a kept one (SELECT 1) before the first
-    # query of each request, so a connection the server closed is replaced, not failed on.
+    # Connections are kept 10 minutes. One the server closed is dropped before the next request
+    # or task uses it (servicekit/connections.py), by a look at its socket rather than Django's
+    # CONN_HEALTH_CHECKS, which costs a SELECT 1 round trip per request.
     config["CONN_MAX_AGE"] = 600
-    config["CONN_HEALTH_CHECKS"] = True
+    config["CONN_HEALTH_CHECKS"] = False
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web workers, the Celery worker and beat share one file: WAL lets readers run beside
         # the writer, IMMEDIATE takes the write lock at BEGIN so two writers queue on the busy
@@ -81,5 +82,12 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
         os.makedirs(os.path.dirname(db_file) or ".", exist_ok=True)
         config["TEST"] = {"NAME": db_file.removesuffix(".sqlite3") + ".test.sqlite3"}
     else:
-        config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+        options = config.setdefault("OPTIONS", {})
+        options["connect_timeout"] = 5
+        # Parameters bound by the server, which lets psycopg prepare a statement it has run five
+        # times on a connection: the hot ones (an order's insert, a batch's moves) skip parsing
+        # and planning, and cost the client less to send (docs/performance.md). Off behind a
+        # pooler that cannot route prepared statements (PgBouncer in transaction mode before
+        # 1.21, docs/scaling.md).
+        options["server_side_binding"] = env_bool("DATABASE_PREPARED_STATEMENTS", True)
     return config

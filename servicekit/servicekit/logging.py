@@ -39,7 +39,7 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
     """python-json-logger's formatter with our field names: ts (UTC, milliseconds), level,
     service, logger, message, request_id / trace_id / span_id when there are some, every
     `extra=` field, exception and stack. One line per event: a traceback's newlines are escaped.
-    The `service` keyword stays, as settings.LOGGING and docker/gunicorn.conf.py pass it."""
+    The `service` keyword stays, as settings.LOGGING and servicekit/webserver.py pass it."""
 
     def __init__(self, *args, service: str = "", **kwargs):
         kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s")

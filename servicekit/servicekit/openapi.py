@@ -72,39 +72,31 @@ ORDER_NUMBER = OpenApiParameter(
 )
 
 
-# What gunicorn (docker/gunicorn.conf.py) answers itself, before the service reads the request.
-# It has no option for the body of these answers (its error page is HTML, written by the worker),
-# and patching its internals is not an option: they are documented as they are instead.
+# What the HTTP server (granian, servicekit/webserver.py) answers itself, before the service reads
+# the request, with an empty body: it has no option for a body of these answers, and they are
+# documented as they are instead.
 SERVER_ANSWERS = {
-    "400": "Refused by the HTTP server (gunicorn) before the service reads it: a malformed "
-    "request line or header (a control character), a bad or doubled Content-Length, "
-    "Content-Length with Transfer-Encoding. Its own HTML page, not the JSON error shape.",
-    "414": "Refused by the HTTP server (gunicorn): a request line (method, path and query) "
-    "over 4094 bytes. Its own HTML page, not the JSON error shape.",
-    "431": "Refused by the HTTP server (gunicorn): a header over 8190 bytes or more than 100 "
-    "headers. Its own HTML page, not the JSON error shape.",
+    "400": "Refused by the HTTP server (granian) before the service reads it: a malformed "
+    "request line or header (a control character, say), a bad or doubled Content-Length. "
+    "An empty body, not the JSON error shape.",
+    "431": "Refused by the HTTP server (granian): more than 100 headers, or a request line and "
+    "headers over 64 KiB together. An empty body, not the JSON error shape.",
 }
-_SERVER_PAGE = {"text/html": {"schema": {"type": "string"}}}
-_SERVER_NAMES = {
-    "400": "ServerBadRequest",
-    "414": "ServerUriTooLong",
-    "431": "ServerHeaderTooLarge",
-}
+_SERVER_NAMES = {"400": "ServerBadRequest", "431": "ServerHeaderTooLarge"}
 
 
 def server_answers(result, generator, request, public):
     """POSTPROCESSING_HOOKS: every operation documents SERVER_ANSWERS (components/responses),
-    as text/html beside the JSON error shape of a 400 the API answers too."""
+    beside the JSON error shape of a 400 the API answers too."""
     components = result.setdefault("components", {}).setdefault("responses", {})
     for status, description in SERVER_ANSWERS.items():
-        components[_SERVER_NAMES[status]] = {"description": description, "content": _SERVER_PAGE}
+        components[_SERVER_NAMES[status]] = {"description": description}
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for status, name in _SERVER_NAMES.items():
                 if status in responses:
-                    responses[status]["content"].update(_SERVER_PAGE)
-                    responses[status]["description"] += f" text/html: see {name}."
+                    responses[status]["description"] += f" Or an empty body: see {name}."
                 else:
                     responses[status] = {"$ref": f"#/components/responses/{name}"}
     return result

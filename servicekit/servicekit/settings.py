@@ -22,6 +22,8 @@ PLATFORM_APPS = [
     "drf_spectacular",
     # Swagger UI's JS and CSS, served with the static files: /docs needs no CDN.
     "drf_spectacular_sidecar",
+    # The chassis' own start-up hooks (servicekit/apps.py).
+    "servicekit",
 ]
 
 MIDDLEWARE = [
@@ -29,16 +31,16 @@ MIDDLEWARE = [
     "servicekit.request_id.RequestIdMiddleware",
     "servicekit.metrics.MetricsMiddleware",
     "servicekit.middleware.BodySizeLimitMiddleware",
-    # Django's own stack, on every path. The API uses no session, user or message (DRF's views
-    # are csrf_exempt and authenticate with DRF's classes, if any), so on an API path these do a
-    # dictionary lookup each and set no cookie; the admin gets its session, CSRF and login.
+    # Django's own stack. Security, Common (the Host check), CSRF and X-Frame-Options run on
+    # every path; sessions, the logged-in user and messages on the admin's only (the same
+    # classes, scoped by servicekit/middleware.py): the APIs use none of them.
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "servicekit.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "servicekit.middleware.AuthenticationMiddleware",
+    "servicekit.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

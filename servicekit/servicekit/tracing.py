@@ -2,7 +2,7 @@
 then spans go to that collector over OTLP/HTTP.
 
 Set up once per process, where the process starts serving: each service's config/wsgi.py for
-the web (each gunicorn worker imports it after the fork), the worker_process_init signal for
+the web (each web server worker imports it after the fork), the worker_process_init signal for
 each Celery pool process. Instrumented: Django (server spans, W3C traceparent read from the
 request), requests (client spans, traceparent sent to Payments), Celery (context carried in the
 task's headers) and the database driver (psycopg, or sqlite3 on the embedded default).

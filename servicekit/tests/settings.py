@@ -7,7 +7,13 @@ from pathlib import Path
 from servicekit.env import env_database
 
 SECRET_KEY = "servicekit-tests-only"
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "servicekit",
+]
 DATABASES = {
     "default": env_database(
         "SERVICEKIT_DATABASE_URL",

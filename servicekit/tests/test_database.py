@@ -1,40 +1,88 @@
-"""The database settings env_database builds: connections kept, and Django's own health check
-(CONN_HEALTH_CHECKS) replacing a kept connection that the server closed."""
+"""The database settings env_database builds: connections kept, and a kept connection that the
+server ended replaced before its next use, without a round trip per request
+(servicekit/connections.py)."""
+
+import select
 
 import pytest
+from django.core.signals import request_started
 from django.db import connection
 
+from servicekit.connections import close_connections_the_server_closed
 from servicekit.env import env_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs a server to close it"
+)
 
 
-def test_env_database_keeps_connections_and_checks_them(monkeypatch, tmp_path):
+def test_env_database_keeps_connections_without_a_query_per_request(monkeypatch, tmp_path):
     monkeypatch.setenv("SOME_DATABASE_URL", "postgres://user@db.example:5432/things")
 
     config = env_database("SOME_DATABASE_URL", sqlite_path=tmp_path / "unused.sqlite3")
 
     assert config["ENGINE"] == "django.db.backends.postgresql"  # Django's own backend
     assert config["CONN_MAX_AGE"] == 600
-    assert config["CONN_HEALTH_CHECKS"] is True
+    # Django's check would send SELECT 1 before each request's first query.
+    assert config["CONN_HEALTH_CHECKS"] is False
     assert config["OPTIONS"]["connect_timeout"] == 5
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a server to close it")
-def test_a_kept_connection_the_server_closed_is_replaced_at_the_next_request():
-    kept = connection.copy()  # as a web or worker thread holds one between requests
-    kept.ensure_connection()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [kept.connection.info.backend_pid])
+@pytest.fixture
+def other():
+    """A second connection, to end or notify the default one, which plays the connection a web
+    or worker thread keeps between requests."""
+    other = connection.copy()
+    yield other
+    other.close()
 
-        # What Django does at the start of the next request (request_started).
-        kept.health_check_done = False
-        kept.close_if_health_check_failed()
 
-        assert kept.connection is None
-        with kept.cursor() as cursor:  # and the next query opens a new one
-            cursor.execute("SELECT 1")
-            assert cursor.fetchone() == (1,)
-    finally:
-        kept.close()
+def wait_until_readable(kept, timeout: float = 5.0) -> None:
+    """The server's message reaches the kept connection's socket a moment after it is sent."""
+    readable, _, _ = select.select([kept.connection.pgconn.socket], [], [], timeout)
+    assert readable, f"nothing arrived within {timeout} s"
+
+
+@needs_postgresql
+def test_a_kept_connection_the_server_ended_is_replaced_at_the_next_request(other):
+    connection.ensure_connection()
+    backend_pid = connection.connection.info.backend_pid
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    wait_until_readable(connection)
+
+    request_started.send(sender=None)
+
+    assert connection.connection is None
+    with connection.cursor() as cursor:  # and the next query opens a new one
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != backend_pid
+
+
+@needs_postgresql
+def test_a_kept_connection_with_nothing_to_read_is_kept():
+    connection.ensure_connection()
+    alive = connection.connection
+
+    request_started.send(sender=None)
+
+    assert connection.connection is alive
+
+
+@needs_postgresql
+def test_a_kept_connection_with_an_unasked_message_waiting_is_replaced(other):
+    with connection.cursor() as cursor:
+        cursor.execute("LISTEN servicekit_test")
+    first = connection.connection
+    with other.cursor() as cursor:
+        cursor.execute("NOTIFY servicekit_test, 'unasked'")
+    wait_until_readable(connection)
+
+    close_connections_the_server_closed()
+
+    assert connection.connection is None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+    assert connection.connection is not first

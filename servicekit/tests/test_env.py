@@ -57,7 +57,23 @@ def test_env_database_reads_a_url_with_its_options(monkeypatch, tmp_path):
 
     assert (config["NAME"], config["USER"], config["PASSWORD"]) == ("things", "u", "p@ss")
     assert (config["HOST"], config["PORT"]) == ("db.example", 5433)
-    assert config["OPTIONS"] == {"sslmode": "require", "connect_timeout": 5}
+    assert config["OPTIONS"] == {
+        "sslmode": "require",
+        "connect_timeout": 5,
+        "server_side_binding": True,
+    }
+
+
+@pytest.mark.parametrize(("value", "bound_by_server"), [("0", False), ("1", True)])
+def test_env_database_binds_on_the_server_unless_told_not_to(
+    monkeypatch, tmp_path, value, bound_by_server
+):
+    monkeypatch.setenv("SOME_DATABASE_URL", "postgres://u@db.example:5432/things")
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", value)
+
+    config = env_database("SOME_DATABASE_URL", sqlite_path=tmp_path / "unused.sqlite3")
+
+    assert config["OPTIONS"]["server_side_binding"] is bound_by_server
 
 
 def test_env_database_defaults_to_sqlite_beside_its_test_file(monkeypatch, tmp_path):

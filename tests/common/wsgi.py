@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from django.core.wsgi import get_wsgi_application
+from django.core.signals import request_finished
 from prometheus_client import REGISTRY
 
 from config.wsgi import application
+from servicekit.wsgi import service_application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,8 +52,8 @@ class Answer:
         return "cookie" in (self.get("Vary") or "").lower()
 
 
-def call(app, method: str, path: str, body: bytes = b"", **headers) -> Answer:
-    """One request through `app` as a WSGI server makes it; headers as HTTP_* environ keys."""
+def environ_for(method: str, path: str, body: bytes = b"", **headers) -> dict:
+    """The WSGI environ of one request; headers as HTTP_* keys."""
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
@@ -63,12 +64,21 @@ def call(app, method: str, path: str, body: bytes = b"", **headers) -> Answer:
         **headers,
     }
     setup_testing_defaults(environ)  # HTTP_HOST 127.0.0.1, an allowed host
+    return environ
+
+
+def call(app, method: str, path: str, body: bytes = b"", **headers) -> Answer:
+    """One request through `app` as a WSGI server makes it; headers as HTTP_* environ keys."""
     started = []
-    chunks = app(environ, lambda status, headers: started.extend([status, headers]))
+    chunks = app(
+        environ_for(method, path, body, **headers),
+        lambda status, headers: started.extend([status, headers]),
+    )
     try:
         content = b"".join(chunks)
     finally:
-        chunks.close()  # as a server must: Django sends request_finished here
+        if hasattr(chunks, "close"):
+            chunks.close()  # as a server must: Django sends request_finished here
     return Answer(*started, content)
 
 
@@ -140,12 +150,12 @@ def test_wsgi_admin_login_with_the_csrf_token_opens_a_session(admin_user):
     assert b"Site administration" in index.body
 
 
-def test_wsgi_serves_static_files(settings, tmp_path):
+def test_wsgi_serves_static_files(settings, tmp_path, service):
     (tmp_path / "admin").mkdir()
     (tmp_path / "admin" / "probe.css").write_text("body {}")
     settings.STATIC_ROOT = tmp_path
     # WhiteNoise indexes STATIC_ROOT when the handler loads: a new one, as config/wsgi.py builds.
-    fresh = get_wsgi_application()
+    fresh = service_application(service=service.name)
     counted = requests_counted("GET", "static", "2xx")
 
     answer = call(fresh, "GET", "/static/admin/probe.css", HTTP_X_REQUEST_ID="static-1")
@@ -154,6 +164,29 @@ def test_wsgi_serves_static_files(settings, tmp_path):
     assert answer.body == b"body {}"
     assert answer.get("X-Request-ID") == "static-1"
     assert requests_counted("GET", "static", "2xx") == counted + 1
+    chunks = fresh(environ_for("GET", "/static/admin/probe.css"), lambda *args: None)
+    assert not isinstance(chunks, list)  # a file is streamed, not read whole first
+    chunks.close()
+
+
+def test_wsgi_hands_a_built_answer_over_whole_and_ends_its_request(service, read_headers):
+    ended = []
+
+    def count(**kwargs):
+        ended.append(kwargs["sender"])
+
+    request_finished.connect(count)
+    try:
+        chunks = application(
+            environ_for("GET", service.list_route[0], **read_headers), lambda *args: None
+        )
+    finally:
+        request_finished.disconnect(count)
+
+    # One bytes object, which the server writes in one go, and Django's end of the request
+    # (request_finished: the database connections' care) already run, as a server would run it.
+    assert isinstance(chunks, list) and len(chunks) == 1 and chunks[0].startswith(b"{")
+    assert len(ended) == 1
 
 
 @pytest.mark.parametrize("where", ["api", "admin"])

@@ -1,4 +1,4 @@
-"""Start the real system (both gunicorn servers, the Celery worker and beat, Redis) with
+"""Start the real system (both web servers, the Celery worker and beat, Redis) with
 docker/run_local.py, as `make run` does (two web workers per service), and hand the tests its two
 base URLs.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from live_stack import ROOT, StackError, live_stack
+from live_stack import ROOT, StackError, live_stack, processes_left
 
 TOKEN = "e2e-payments-token"
 DELIVERY_DELAY_SECONDS = 4
@@ -64,5 +64,7 @@ def stack(tmp_path_factory):
             yield Stack(live.orders_url, live.payments_url, TOKEN, DELIVERY_DELAY_SECONDS, live.env)
     except StackError as exc:
         pytest.fail(str(exc))
-    # What Ctrl-C does in `make run`: everything stops, cleanly, with exit code 0.
+    # What Ctrl-C does in `make run`: everything stops, cleanly, with exit code 0, and nothing
+    # is left running.
     assert live.exit_code == 0, f"launcher stopped with {live.exit_code}:\n{live.log_tail()}"
+    assert not processes_left(live), processes_left(live)

@@ -1,5 +1,5 @@
 """The fault suite's system: fresh PostgreSQL databases (pg_terminate_backend needs a server), a
-private Redis, both gunicorn servers, the Celery worker and beat, each started on its own so
+private Redis, both web servers, the Celery worker and beat, each started on its own so
 that a scenario can kill one while the rest keeps running. Everything started here is stopped
 at the end, on failure and on Ctrl-C or SIGTERM too.
 

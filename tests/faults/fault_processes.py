@@ -11,7 +11,7 @@ STOP_GRACE_SECONDS = 10
 
 
 class Processes:
-    """Children by role, each the leader of its own process group: a signal reaches gunicorn's
+    """Children by role, each the leader of its own process group: a signal reaches the web server's
     workers and Celery's pool too, and nothing outlives the suite. Whatever is left of a group
     once its leader is gone is found through /proc by the log directory in its environment, so
     that a signal never reaches a process this suite did not start."""

@@ -1,4 +1,4 @@
-"""The real system, one process at a time: each role (Payments and Orders under gunicorn, the
+"""The real system, one process at a time: each role (Payments and Orders under granian, the
 Celery worker, Celery beat, a private Redis) can be killed and started again while the others
 keep running, at the moment a scenario chooses, which docker/run_local.py (`make run` stops
 everything when a child dies; `make run-prod`'s supervisord restarts it on its own) does not
@@ -46,9 +46,9 @@ SETTINGS = {
     "ORDERS_RECONCILIATION_SWEEP_SECONDS": "1",
     "ORDERS_RECONCILIATION_SETTLE_SECONDS": "1",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS": "10",
-    "GUNICORN_WORKERS": "2",
-    "GUNICORN_THREADS": "4",
-    "GUNICORN_GRACEFUL_TIMEOUT": "5",
+    "WEB_WORKERS": "2",
+    "WEB_THREADS": "4",
+    "WEB_GRACEFUL_TIMEOUT": "5",
 }
 
 
@@ -178,13 +178,12 @@ class System:
         raise RuntimeError(f"redis did not answer:\n{self.processes.log_tail('redis')}")
 
     def _start_web(self, name: str, project: Path, port: int) -> None:
-        args = [sys.executable, "-m", "gunicorn", "-c", str(run_local.GUNICORN_CONF), "config.wsgi"]
         env = {
             **self.env,
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "WEB_BIND": f"127.0.0.1:{port}",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dirs[name]),
         }
-        process = self.processes.start(name, args, cwd=project, env=env)
+        process = self.processes.start(name, run_local.WEB_SERVER, cwd=project, env=env)
         try:
             run_local.wait_until_ready(
                 f"http://127.0.0.1:{port}/health/ready", {name: process}, READY_TIMEOUT_SECONDS

@@ -7,10 +7,10 @@ are set), then runs `st run` against each service's served /schema with every ch
 every status, header, content type and body as documented, invalid input refused and valid
 input accepted. Bounded by --max-examples per operation and a fixed seed, so a run takes a few
 minutes and a failure reproduces (FUZZ_EXAMPLES and FUZZ_SEED change both). Exits non-zero if
-any check failed for either service. gunicorn's own answers (400, 414, 431 in HTML, documented in
-the schema) are counted and reported with the check failures they caused, which are set aside
-from the verdict: see schemathesis_hooks.py. The test payment methods are off, as in production
-(they answer 503 and stall on purpose).
+any check failed for either service. The HTTP server's own answers (400 and 431 with an empty
+body, documented in the schema) are counted and reported with the check failures they caused,
+which are set aside from the verdict: see schemathesis_hooks.py. The test payment methods are
+off, as in production (they answer 503 and stall on purpose).
 
 A script, not a pytest module: pytest never collects it (see tests/e2e for the suites).
 """
@@ -83,7 +83,8 @@ def schemathesis(name: str, base_url: str, args: argparse.Namespace, workdir: Pa
 
 
 def print_server_answers(name: str, path: Path) -> None:
-    """gunicorn's own answers, expected and documented: how many, and the failures set aside."""
+    """The HTTP server's own answers, expected and documented: how many, and the failures set
+    aside."""
     records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     answers = Counter(r["status"] for r in records if r["kind"] == "answer")
     failures = Counter(
@@ -91,7 +92,10 @@ def print_server_answers(name: str, path: Path) -> None:
     )
     total = sum(answers.values())
     detail = ", ".join(f"{n} x {status}" for status, n in sorted(answers.items())) or "none"
-    print(f"\n{name}: {total} answers by gunicorn itself (documented): {detail}", file=sys.stderr)
+    print(
+        f"\n{name}: {total} answers by the HTTP server itself (documented): {detail}",
+        file=sys.stderr,
+    )
     for (status, operation, title), n in sorted(failures.items()):
         print(f"  set aside: {n} x {title!r} on {operation} ({status})", file=sys.stderr)
 

@@ -5,10 +5,16 @@ from decimal import Decimal
 import pytest
 from common.errors import assert_error
 from django.conf import settings
+from django.db import OperationalError
 from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, batch_echo, sent_numbers
 
 from orders import refunds, services
-from orders.apis import OrderOutputSerializer, OrderStatusApi, order_representation
+from orders.apis import (
+    OrderCollectionApi,
+    OrderOutputSerializer,
+    OrderStatusApi,
+    order_representation,
+)
 from orders.models import Order, OrderState
 
 pytestmark = pytest.mark.django_db
@@ -354,3 +360,55 @@ def test_orders_settings_production_has_no_test_methods(monkeypatch, tmp_path):
     monkeypatch.delenv("DJANGO_DEBUG", raising=False)
     loaded = runpy.run_path(config.settings.__file__)
     assert loaded["ORDERS_PAYMENT_METHODS"] == ["card", "cash_on_delivery"]
+
+
+# --- the plain POST outside DRF's request cycle (servicekit/fast_post.py) ---------------------
+
+
+def _created_orders_answer(response) -> tuple[int, dict, dict]:
+    body = response.json()
+    for moving in ("orderNumber", "createdAt", "updatedAt"):
+        assert body.pop(moving)
+    headers = {name: response[name] for name in ("Content-Type", "Allow")}
+    return response.status_code, body, headers
+
+
+def test_order_create_api_answers_a_plain_post_as_drf_would(api_client, monkeypatch):
+    drf_post = OrderCollectionApi.post
+    calls = []
+    monkeypatch.setattr(OrderCollectionApi, "post", lambda *a: calls.append(a) or drf_post(*a))
+
+    plain = api_client.post("/order", NEW_ORDER, format="json")
+    # An Accept header with a parameter is DRF's content negotiation to judge.
+    through_drf = api_client.post(
+        "/order", NEW_ORDER, format="json", HTTP_ACCEPT="application/json; q=1"
+    )
+
+    assert len(calls) == 1  # the second one only
+    assert _created_orders_answer(plain) == _created_orders_answer(through_drf)
+    assert Order.objects.count() == 2
+
+
+def test_order_create_api_sends_a_post_with_an_idempotency_key_through_drf(api_client, monkeypatch):
+    drf_post = OrderCollectionApi.post
+    calls = []
+    monkeypatch.setattr(OrderCollectionApi, "post", lambda *a: calls.append(a) or drf_post(*a))
+
+    response = api_client.post("/order", NEW_ORDER, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response  # the first answer for this key
+    assert len(calls) == 1
+
+
+def test_order_create_api_answers_a_database_that_went_away_with_a_503(api_client, monkeypatch):
+    def unavailable(**fields):
+        raise OperationalError("the server closed the connection")
+
+    monkeypatch.setattr(services, "order_create", unavailable)
+
+    response = api_client.post("/order", NEW_ORDER, format="json")
+
+    body = assert_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "1"
+    assert body["errors"] == {}

@@ -153,7 +153,7 @@ def test_order_move_plan_does_not_depend_on_stale_state_statistics():
         INSERT INTO orders_order (number, name, address, price, state, state_changed_at,
                                   payment_requested_at, created_at, updated_at)
         SELECT lpad(to_hex(i), 8, '0'), 'n', 'a', 1, %s, now(), now(), now(), now()
-        FROM generate_series(%s, %s) AS i
+        FROM generate_series(%s::int, %s::int) AS i
     """
     with connection.cursor() as cursor:
         cursor.execute(insert, ["delivered", 1, 2000])

@@ -1,4 +1,4 @@
-"""The application gunicorn serves, called the way a WSGI server calls it: the shared checks
+"""The application the web server serves, called the way a WSGI server calls it: the shared checks
 (common/wsgi.py) with Orders' service fixture, and the order API without cookies: Django's
 session and CSRF middleware run on it as on the admin, and set none on an API answer."""
 

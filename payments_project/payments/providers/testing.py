@@ -1,7 +1,7 @@
 """Test methods: outcomes a test, a Postman run or a demo chooses by the method's name, like
 Stripe's test cards. Refused at start unless PAYMENTS_TEST_METHODS is on (off in production).
 
-"Twice per order" and "once" must hold across requests and gunicorn's worker processes, so the
+"Twice per order" and "once" must hold across requests and the web server's worker processes, so the
 attempts are counted in the database (ProviderAttempt), one atomic upsert per attempt, never in
 process memory."""
 

@@ -1,0 +1,99 @@
+"""The HTTP server of both services: granian's WSGI server, run from the project's directory.
+
+    cd orders_project && python -m servicekit.webserver     (Docker: entrypoint.sh orders-web)
+
+Why granian and not gunicorn: it parses HTTP and moves bytes in Rust, outside the GIL. On the
+2-core benchmark machine the server's own CPU per request fell from ~200 µs under gunicorn's
+gthread workers to ~30 µs, and POST /order with the whole system running went up by half again
+(docs/performance.md, the layer table and the A/B).
+
+Settings, from the environment (defaults suit the 2-core machine; docs: README, Settings):
+    WEB_BIND              host:port to listen on (default 0.0.0.0:8000)
+    WEB_WORKERS           processes (default 4), each with its own GIL
+    WEB_THREADS           threads per process running the application (default 2). WEB_WORKERS
+                          x WEB_THREADS requests are served at once, and as many database
+                          connections are held (docs/scaling.md)
+    WEB_GRACEFUL_TIMEOUT  seconds a stopping worker gets to finish its requests before it is
+                          killed (default 20)
+    WEB_MAX_RSS_MIB       a worker whose resident memory stays over this is replaced (default
+                          512): the guard against a slow leak
+    WEB_ACCESS_LOG        1 to log every request (default 0)
+    WEB_NICENESS          the server's niceness, 0 to 19 (default 0): Payments runs at 10 beside
+                          Orders on one machine (make run, make run-prod), as the Celery worker
+                          does, so that a burst of orders is taken first and paid after
+SIGINT and SIGTERM stop it gracefully: the workers finish their requests, then it exits 0.
+"""
+
+import os
+from pathlib import Path
+
+from granian import Granian
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+
+from servicekit.env import env_bool, env_number, env_str
+from servicekit.settings import log_format
+from servicekit.tracing import service_name
+
+TARGET = "config.wsgi:application"
+# A request line and headers over this are refused with a 431 before the service reads them
+# (servicekit/openapi.py documents it); granian's own default lets ~470 KiB through.
+MAX_HEAD_BYTES = 64 * 1024
+# A thread idle this long retires, and Django's database connection with it (one per thread):
+# granian's longest, so that a quiet service does not reconnect after every pause of 30 s.
+THREAD_IDLE_SECONDS = 600
+
+
+def log_config(project_dir: Path) -> dict | None:
+    """granian's own lines in the services' JSON when LOG_FORMAT is json, as settings.LOGGING
+    does for the application's; None keeps granian's text format."""
+    local = env_str("DJANGO_ENV", "local") == "local"
+    if log_format(is_local=local) != "json":
+        return None
+    service = service_name(project_dir.name.split("_")[0])
+    handler = {"class": "logging.StreamHandler", "formatter": "json"}
+    quiet = {"level": "INFO", "handlers": ["console"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "servicekit.logging.JsonFormatter", "service": service}},
+        "handlers": {"console": handler},
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {"_granian": quiet, "granian.access": quiet},
+    }
+
+
+def server(project_dir: Path) -> Granian:
+    host, _, port = env_str("WEB_BIND", "0.0.0.0:8000").rpartition(":")
+    return Granian(
+        TARGET,
+        address=host or "0.0.0.0",  # noqa: S104 (a container listens on its own interface)
+        port=int(port),
+        interface=Interfaces.WSGI,
+        workers=env_number("WEB_WORKERS", 4, minimum=1),
+        blocking_threads=env_number("WEB_THREADS", 2, minimum=1),
+        blocking_threads_idle_timeout=THREAD_IDLE_SECONDS,
+        websockets=False,
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
+        working_dir=project_dir,
+        log_dictconfig=log_config(project_dir),
+        log_access=env_bool("WEB_ACCESS_LOG", False),
+        # Without it a worker that does not stop keeps the server from stopping at all.
+        workers_kill_timeout=env_number("WEB_GRACEFUL_TIMEOUT", 20, minimum=1),
+        workers_max_rss=env_number("WEB_MAX_RSS_MIB", 512, minimum=1),
+        # A worker that crashed is started again (granian exits if one crashes twice in 5 s).
+        respawn_failed_workers=True,
+    )
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Before the workers start, so that they inherit it; never lowered (that needs a privilege).
+    niceness = env_number("WEB_NICENESS", 0, maximum=19)
+    if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    server(Path.cwd()).serve()
+
+
+if __name__ == "__main__":
+    main()
