@@ -13,6 +13,7 @@ import threading
 import psycopg
 from stack import DEFAULT_SERVER, ROOT
 
+# A tree from before granian (measured as the "before" of an A/B) sized gunicorn here.
 GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
 # The harness's own, at most at once: one query connection (data.Database opens one per call)
 # and the sampler's.
@@ -23,10 +24,15 @@ def server_of(url: str | None) -> str:
     return url.rpartition("/")[0] if url else DEFAULT_SERVER
 
 
-def gunicorn_size() -> tuple[int, int]:
-    """Workers and threads per service, from the gunicorn settings both services run with."""
-    conf = runpy.run_path(str(GUNICORN_CONF))
-    return int(conf["workers"]), int(conf["threads"])
+def web_size() -> tuple[str, int, int]:
+    """The HTTP server both services run under, with its processes and threads per service:
+    granian's WEB_WORKERS x WEB_THREADS (servicekit/webserver.py), or gunicorn's settings in a
+    tree from before it."""
+    if GUNICORN_CONF.exists():
+        conf = runpy.run_path(str(GUNICORN_CONF))
+        return "gunicorn (gthread)", int(conf["workers"]), int(conf["threads"])
+    workers = int(os.environ.get("WEB_WORKERS") or 4)
+    return "granian", workers, int(os.environ.get("WEB_THREADS") or 2)
 
 
 def celery_size(env: dict) -> tuple[str, int]:
@@ -59,15 +65,15 @@ def celery_size(env: dict) -> tuple[str, int]:
 
 def needed(pgbench_clients: int) -> list[dict]:
     """Each holder of connections during the run: what it is, how many, on which server."""
-    workers, threads = gunicorn_size()
+    server, workers, threads = web_size()
     pool, concurrency = celery_size(dict(os.environ))
     orders = server_of(os.environ.get("ORDERS_DATABASE_URL"))
     payments = server_of(os.environ.get("PAYMENTS_DATABASE_URL"))
-    per_service = workers * threads  # one per gunicorn thread (CONN_MAX_AGE keeps it open)
-    size = f"{workers} workers x {threads} threads"
+    per_service = workers * threads  # one per web thread (CONN_MAX_AGE keeps it open)
+    size = f"{server}, {workers} workers x {threads} threads"
     return [
-        {"term": f"Orders gunicorn, {size}", "n": per_service, "server": orders},
-        {"term": f"Payments gunicorn, {size}", "n": per_service, "server": payments},
+        {"term": f"Orders web, {size}", "n": per_service, "server": orders},
+        {"term": f"Payments web, {size}", "n": per_service, "server": payments},
         {"term": f"Celery worker, {pool} pool x {concurrency}", "n": concurrency, "server": orders},
         {"term": "Celery beat (DatabaseScheduler)", "n": 1, "server": orders},
         {"term": "pgbench, the most clients of one run", "n": pgbench_clients, "server": orders},
@@ -77,9 +83,10 @@ def needed(pgbench_clients: int) -> list[dict]:
             "server": orders,
         },
         {
-            # gunicorn recycles a worker after GUNICORN_MAX_REQUESTS; the old one's backends
-            # may still be ending while its successor connects.
-            "term": "margin: one recycled gunicorn worker per service, old and new at once",
+            # A web worker may be replaced (gunicorn's GUNICORN_MAX_REQUESTS, granian's
+            # WEB_MAX_RSS_MIB); the old one's backends may still be ending while its successor
+            # connects.
+            "term": "margin: one replaced web worker per service, old and new at once",
             "n": 2 * threads,
             "server": orders,
         },

@@ -2,7 +2,7 @@
 """CPU time per order, by process, on the stack `make bench` runs: where an order's cost goes.
 
 Starts the same stack as run_bench.py (fresh PostgreSQL databases, a private Redis, both
-gunicorn servers, the Celery worker and beat), loads POST /order with wrk at 16 connections,
+web servers, the Celery worker and beat), loads POST /order with wrk at 16 connections,
 waits until every order of the run has had its payment decided and has been delivered (read
 from orders_order, so whatever carries the payments: per-order tasks or batches), and divides
 each process group's CPU time (utime + stime from /proc/<pid>/stat) by the number of orders the
@@ -20,58 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import cpu
 import loads
 from data import Broker, Database
-from stack import DELIVERY_DELAY_SECONDS, Stack, _children, _cmdline, fresh_database
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def descendants(root: int) -> set[int]:
-    """`root` and every process under it."""
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo.extend(_children(pid))
-    return found
-
-
-def group_of(pid: int, databases: tuple[str, ...], ours: set[int]) -> str | None:
-    """The stack's own processes only: on a shared machine other stacks run gunicorn, Celery and
-    PostgreSQL backends too, and must not be counted."""
-    command = _cmdline(pid)
-    if command.startswith("postgres") and any(f" {name} " in command for name in databases):
-        return "PostgreSQL backends"
-    if pid not in ours:
-        return None
-    if "redis-server" in command:
-        return "Redis"
-    if "gunicorn" in command:
-        try:
-            directory = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            return None
-        return "Orders gunicorn" if "orders_project" in directory else "Payments gunicorn"
-    if "celery" in command:
-        return "Celery worker" if " worker" in command else "Celery beat"
-    return None
-
-
-def snapshot(stack: Stack, databases: tuple[str, ...]) -> dict[tuple[str, int], float]:
-    ours = descendants(stack.process.pid)
-    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    return {
-        (group, pid): cpu_seconds(pid) for pid in pids if (group := group_of(pid, databases, ours))
-    }
+from stack import DELIVERY_DELAY_SECONDS, Stack, fresh_database
 
 
 def settle(db: Database, after_id: int) -> tuple[bool, bool]:
@@ -98,21 +50,19 @@ def main() -> int:
             settle(db, 0)
             first_id = db.max_order_id()
             databases = tuple(url.rpartition("/")[2] for url in (orders_db, pay_db))
-            before = snapshot(stack, databases)
+            before = cpu.snapshot(stack.process.pid, databases)
             run = loads.wrk(
                 stack.orders_url, "post_order.lua", connections=16, seconds=args.seconds
             )
             decided, delivered = settle(db, first_id)
             time.sleep(1)  # the last task or sweep in flight
-            after = snapshot(stack, databases)
+            after = cpu.snapshot(stack.process.pid, databases)
             created = db.run_orders(first_id)
             orders, left = created["count"], created["created"]
             queued = broker.backlog()
         finally:
             stack.stop()
-    spent: dict[str, float] = {}
-    for (group, pid), seconds in after.items():
-        spent[group] = spent.get(group, 0.0) + seconds - before.get((group, pid), 0.0)
+    spent = cpu.spent(before, after)
     print(
         f"POST /order at 16 connections: {run['rps']:.0f} req/s, {orders} orders created"
         + ("" if decided else f" ({left} still `created` after 60 s, {queued} tasks queued)")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""`make bench`: measure the real stack (gunicorn, Celery worker and beat, PostgreSQL, Redis)
-and print one table, also written to artifacts/bench.md (raw numbers in artifacts/bench.json,
+"""`make bench`: measure the real stack (both web servers, the Celery worker and beat, PostgreSQL,
+Redis) and print one table, also written to artifacts/bench.md (raw numbers in artifacts/bench.json,
 the services' log in artifacts/bench-stack.log).
 
 Fresh databases on ORDERS_DATABASE_URL's / PAYMENTS_DATABASE_URL's server (default: the
@@ -22,7 +22,7 @@ import e2e
 import loads
 import tables
 from data import Broker, Database
-from life import LIFE_CLIENTS, Pipeline
+from pipeline import Pipeline
 from stack import ROOT, Stack, fresh_database
 
 CONNECTIONS = (16, 64)
@@ -38,7 +38,7 @@ class Bench:
         self.db = Database(stack.orders_db)
         self.broker = Broker(stack.redis_url)
         self.url = stack.orders_url
-        self.warmed = False  # a first POST in each gunicorn worker imports the broker's client
+        self.warmed = False  # a first POST in each web worker imports the broker's client
 
     def warm_up(self) -> None:
         """Two seconds of POSTs, not measured, if nothing has loaded the stack yet (a phase run
@@ -158,12 +158,12 @@ def phases(value: str) -> list[str]:
 def run(args) -> dict:
     only = args.only
     most_clients = max(
-        [*(CONNECTIONS if "writes" in only else ()), *(LIFE_CLIENTS if "pipeline" in only else ())],
+        [*(CONNECTIONS if "writes" in only else ()), *((16,) if "pipeline" in only else ())],
         default=0,
     )
     log("checking PostgreSQL's free connections")
     connections = budget.check(most_clients)  # exits, saying why, when they are too few
-    workers, threads = budget.gunicorn_size()
+    web_server, workers, threads = budget.web_size()
     pool, concurrency = budget.celery_size(dict(os.environ))
     results = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -177,7 +177,7 @@ def run(args) -> dict:
         "load_start": machine_load(),
         "phases": only,
         "config": {
-            "gunicorn": f"{workers} workers x {threads} threads (gthread)",
+            "web": f"{web_server}, {workers} workers x {threads} threads",
             "celery": f"{pool} pool, concurrency {concurrency}",
             "seconds": args.seconds,
             "runs": args.runs,
@@ -203,7 +203,7 @@ def run(args) -> dict:
         workdir = Path(tmp)
         stack = Stack(workdir, orders_db, pay_db, os.environ.get("REDIS_URL"))
         sampler = budget.ConnectionSampler(budget.server_of(orders_db))
-        log("starting the stack (migrations, gunicorn x2, Celery worker and beat)")
+        log("starting the stack (migrations, both web servers, Celery worker and beat)")
         try:
             sampler.start()
             stack.start()
@@ -221,7 +221,7 @@ def run(args) -> dict:
             if "e2e-10" in only:
                 results["e2e_10"] = e2e.end_to_end(bench, 10, args.e2e_10_seconds)
             if "pipeline" in only:
-                results["life"] = Pipeline(bench).measure()
+                results["pipeline"] = Pipeline(bench).measure()
         except BaseException:
             log(f"failed; the stack's log ends with:\n{stack.log_tail()}")
             raise

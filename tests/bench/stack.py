@@ -1,5 +1,5 @@
 """The system under test for `make bench`: fresh PostgreSQL databases, a private Redis, and
-docker/run_local.py (both gunicorn servers, the Celery worker and beat), plus a sampler that
+docker/run_local.py (both web servers, the Celery worker and beat), plus a sampler that
 keeps the peak memory of every process it starts."""
 
 import contextlib
@@ -53,10 +53,19 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def web_service(command: str, cwd: str) -> str | None:
+    """ "orders" or "payments" for a web server's process (gunicorn, or granian run as
+    servicekit.webserver, from the project's directory), else None."""
+    if "celery" in command or not ("gunicorn" in command or "servicekit.webserver" in command):
+        return None
+    return "orders" if cwd.endswith("orders_project") else "payments"
+
+
 class MemorySampler(threading.Thread):
     """Reads VmHWM (the kernel's peak resident set) of every web worker and Celery process
-    twice a second. Sampling, not a read at the end: gunicorn recycles its workers after
-    GUNICORN_MAX_REQUESTS, and a recycled worker's peak goes with it."""
+    twice a second. Sampling, not a read at the end: a web server replaces its workers now and
+    then (gunicorn after GUNICORN_MAX_REQUESTS, granian over WEB_MAX_RSS_MIB), and a replaced
+    worker's peak goes with it."""
 
     def __init__(self, roles: dict[str, int]):
         super().__init__(daemon=True)
@@ -152,9 +161,8 @@ class Stack:
         for pid in _children(self.process.pid):
             cmd = _cmdline(pid)
             cwd = os.readlink(f"/proc/{pid}/cwd")
-            if "gunicorn" in cmd:
-                service = "orders" if cwd.endswith("orders_project") else "payments"
-                roles[f"{service} gunicorn worker child"] = pid
+            if web_service(cmd, cwd):
+                roles[f"{web_service(cmd, cwd)} web worker child"] = pid
             elif " worker" in cmd:
                 roles["celery worker main"] = pid
                 roles["celery worker pool child"] = pid

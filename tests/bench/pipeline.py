@@ -1,0 +1,108 @@
+"""The pipeline phase: how fast the whole system takes orders and decides them, against the bare
+SQL of taking one. Rounds of: wrk on POST /order at 16 connections with everything running, the
+wait until every order of the run is decided (then delivered), the CPU each process spent on
+them; then pgbench of the intake transaction (order_create.pgbench) at 16 clients. Each ratio is
+taken round by round, so that the shared machine's drift hits both sides alike."""
+
+import statistics
+from datetime import UTC, datetime
+
+import cpu
+import loads
+from stack import DELIVERY_DELAY_SECONDS
+
+CONNECTIONS = 16
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float:
+    if start is None or end is None:
+        return float("nan")
+    return (end - start).total_seconds()
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+class Pipeline:
+    def __init__(self, bench):
+        self.bench, self.args, self.db = bench, bench.args, bench.db
+        stack = bench.stack
+        self.databases = tuple(
+            url.rpartition("/")[2] for url in (stack.orders_db, stack.payments_db)
+        )
+
+    def measure(self) -> dict:
+        self.bench.warm_up()
+        rounds = []
+        for run in range(self.args.runs):
+            pipeline = self.pipeline_run()
+            intake = loads.pgbench(
+                self.bench.stack.orders_db,
+                clients=CONNECTIONS,
+                seconds=self.args.seconds,
+                workdir=self.bench.workdir,
+            )
+            self.bench.settle()  # pgbench's orders stay `created`: nothing may charge them
+            pipeline["intake_tps"] = intake["tps"]
+            pipeline["post_ratio"] = ratio(pipeline["post_rps"], intake["tps"])
+            pipeline["decided_ratio"] = ratio(pipeline["decided_per_s"], intake["tps"])
+            rounds.append(pipeline)
+            loads.log(
+                f"pipeline round {run + 1}: POST {pipeline['post_rps']:.0f}/s, decided "
+                f"{pipeline['decided_per_s']:.0f}/s ({pipeline['left_created']} left created), "
+                f"intake SQL {intake['tps']:.0f}/s: ratios {pipeline['post_ratio']:.3f} / "
+                f"{pipeline['decided_ratio']:.3f}, CPU {pipeline['cpu_ms_total']:.2f} ms an order"
+            )
+        summary = loads.summarize(rounds)
+        summary["cpu_ms"] = {
+            group: statistics.median(r["cpu_ms"].get(group, 0.0) for r in rounds)
+            for group in cpu.GROUPS
+        }
+        return summary
+
+    def pipeline_run(self) -> dict:
+        """wrk on POST /order with everything running, then the wait until no order of the run
+        is `created` (decided per second: accepted orders ÷ (the last decision - the first
+        POST)), then until none is `confirmed`; the CPU of every process of the stack, from
+        the first POST until they are delivered, ÷ the orders."""
+        self.bench.settle()
+        after = self.db.max_order_id()
+        launcher = self.bench.stack.process.pid
+        before = cpu.snapshot(launcher, self.databases)
+        posted = self.bench.wrk("post_order.lua", CONNECTIONS, seconds=self.args.pipeline_seconds)
+        decided = self.db.wait_until_none_since(
+            after, "created", timeout=self.args.pipeline_timeout
+        )
+        waited_until = datetime.now(UTC)
+        run = self.db.run_orders(after)
+        delivered = self.db.wait_until_none_since(
+            after, "confirmed", timeout=DELIVERY_DELAY_SECONDS + 10
+        )
+        spent = cpu.spent(before, cpu.snapshot(launcher, self.databases))
+        if decided:
+            span = seconds_between(run["first_created"], run["last_decision"])
+            counted = run["count"]
+        else:  # still waiting at the timeout: what was decided, over the whole wait
+            span = seconds_between(run["first_created"], waited_until)
+            counted = run["count"] - run["created"]
+        orders = run["count"] or 1
+        return {
+            "decided_per_s": ratio(counted, span) if span > 0 else float("nan"),
+            "accepted": run["count"],
+            "wrk_2xx": posted["requests"] - posted["non2xx"],
+            "errors": posted["errors"],
+            "non2xx": posted["non2xx"],
+            "socket_errors": posted["socket_errors"],
+            "post_rps": posted["rps"],
+            "post_p50_ms": posted["p50_ms"],
+            "post_p99_ms": posted["p99_ms"],
+            "left_created": run["created"],
+            "timed_out": int(not decided),
+            "span_s": span,
+            # From the last order accepted to the last decision: how far the payments trailed.
+            "trail_s": seconds_between(run["last_created"], run["last_decision"]),
+            "all_delivered": int(delivered),
+            "cpu_ms": {group: 1000 * seconds / orders for group, seconds in spent.items()},
+            "cpu_ms_total": 1000 * sum(spent.values()) / orders,
+        }
