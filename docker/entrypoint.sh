@@ -33,15 +33,18 @@ fresh_metrics_dir() {
     find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
 }
 
+# Where docker/healthcheck.py asks (the image's HEALTHCHECK and compose's); best effort: a
+# read-only /tmp only loses that check, and Kubernetes probes the pod itself.
+health_url_is() {
+    echo "$1" > /tmp/healthcheck-url 2>/dev/null || true
+}
+
 gunicorn_in() {
     local project="$1" port="$2"
     shift 2
     cd "$root/$project"
     export GUNICORN_BIND="${GUNICORN_BIND:-0.0.0.0:$port}"
-    # Where the image's HEALTHCHECK (docker/healthcheck.py) asks; best effort: a read-only /tmp
-    # only loses that check, and Kubernetes probes the pod itself.
-    echo "http://127.0.0.1:${GUNICORN_BIND##*:}/health/ready" \
-        > /tmp/healthcheck-url 2>/dev/null || true
+    health_url_is "http://127.0.0.1:${GUNICORN_BIND##*:}/health/ready"
     fresh_metrics_dir
     exec python -m gunicorn -c "$root/docker/gunicorn.conf.py" "$@" config.wsgi
 }
@@ -56,6 +59,12 @@ case "$role" in
     worker)
         cd "$root/orders_project"
         fresh_metrics_dir
+        # Its metrics server starts once the worker consumes (worker_ready): until then, and
+        # whenever its main process stops answering, the check fails. Cheap where a Celery
+        # ping is not: a ping starts a Celery client, about a second of CPU each time.
+        if [ -n "${CELERY_METRICS_PORT:-}" ]; then
+            health_url_is "http://127.0.0.1:${CELERY_METRICS_PORT}/metrics"
+        fi
         # Pool and concurrency: CELERY_WORKER_POOL, CELERY_WORKER_CONCURRENCY (settings.py).
         exec python -m celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" "$@"
         ;;
