@@ -61,7 +61,7 @@ case "$role" in
         fresh_metrics_dir
         # Its metrics server starts once the worker consumes (worker_ready): until then, and
         # whenever its main process stops answering, the check fails. Cheap where a Celery
-        # ping is not: a ping starts a Celery client, about a second of CPU each time.
+        # ping is not: a ping starts a whole Celery client each time.
         if [ -n "${CELERY_METRICS_PORT:-}" ]; then
             health_url_is "http://127.0.0.1:${CELERY_METRICS_PORT}/metrics"
         fi

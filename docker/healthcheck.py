@@ -8,9 +8,9 @@ has no port: its container lives exactly as long as its process does, so it is h
 it runs.
 
 Compose runs it every few seconds, so it is kept cheap: one plain HTTP/1.0 request on a socket,
-about half the CPU of urllib's (whose imports cost more than the request). The whole answer is
-read, so that the server never writes to a closed connection. Invoked with no argument holding a
-space, which podman's Docker API would split.
+as urllib's imports cost more than the request itself. The whole answer is read, so that the
+server never writes to a closed connection. Invoked with no argument holding a space, which
+podman's Docker API would split.
 """
 
 import socket
