@@ -143,8 +143,6 @@ def programs(args, env: dict, metrics_dirs: dict, redis_port: int | None) -> lis
             "WEB_BIND": f"{args.host}:{port}",
             "PROMETHEUS_MULTIPROC_DIR": metrics_dirs[name],
         }
-        if name == "payments":
-            web_env["WEB_NICENESS"] = env.get("PAYMENTS_WEB_NICENESS", "10")
         children.append(Program(name, WEB_SERVER, project_dir, web_env))
     children.append(Program("beat", [*celery, "beat", "--loglevel", "INFO"], ORDERS_DIR))
     return children

@@ -31,10 +31,10 @@ REDIS_DATABASES = 16  # redis-server's default `databases`
 # The Redis databases of the stacks running in this process (tests/e2e keeps its session stack
 # up while other tests start their own).
 _redis_databases_in_use: set[int] = set()
-# Web server workers per service unless the environment says otherwise: two, not make run's four
-# (servicekit/webserver.py). Each worker imports Django by itself, a good part of every stack
-# start's CPU, and two already are the several processes whose metrics one scrape adds up
-# (e2e/test_observability.py).
+# Web server workers per service unless the environment says otherwise: two, as make run's
+# (servicekit/webserver.py), set here so that a changed default does not slow every test stack:
+# each worker imports Django by itself, a good part of a stack start's CPU, and two already are
+# the several processes whose metrics one scrape adds up (e2e/test_observability.py).
 WEB_WORKERS = "2"
 
 

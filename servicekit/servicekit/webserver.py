@@ -9,18 +9,16 @@ gthread workers to ~30 µs, and POST /order with the whole system running went u
 
 Settings, from the environment (defaults suit the 2-core machine; docs: README, Settings):
     WEB_BIND              host:port to listen on (default 0.0.0.0:8000)
-    WEB_WORKERS           processes (default 4), each with its own GIL
-    WEB_THREADS           threads per process running the application (default 2). WEB_WORKERS
-                          x WEB_THREADS requests are served at once, and as many database
-                          connections are held (docs/scaling.md)
+    WEB_WORKERS           processes (default 2: one per core), each with its own GIL
+    WEB_THREADS           threads per process running the application (default 4: a request
+                          mostly waits on the database and Redis). WEB_WORKERS x WEB_THREADS
+                          requests are served at once, and as many database connections are
+                          held (docs/scaling.md)
     WEB_GRACEFUL_TIMEOUT  seconds a stopping worker gets to finish its requests before it is
                           killed (default 20)
     WEB_MAX_RSS_MIB       a worker whose resident memory stays over this is replaced (default
                           512): the guard against a slow leak
     WEB_ACCESS_LOG        1 to log every request (default 0)
-    WEB_NICENESS          the server's niceness, 0 to 19 (default 0): Payments runs at 10 beside
-                          Orders on one machine (make run, make run-prod), as the Celery worker
-                          does, so that a burst of orders is taken first and paid after
 SIGINT and SIGTERM stop it gracefully: the workers finish their requests, then it exits 0.
 """
 
@@ -70,8 +68,8 @@ def server(project_dir: Path) -> Granian:
         address=host or "0.0.0.0",  # noqa: S104 (a container listens on its own interface)
         port=int(port),
         interface=Interfaces.WSGI,
-        workers=env_number("WEB_WORKERS", 4, minimum=1),
-        blocking_threads=env_number("WEB_THREADS", 2, minimum=1),
+        workers=env_number("WEB_WORKERS", 2, minimum=1),
+        blocking_threads=env_number("WEB_THREADS", 4, minimum=1),
         blocking_threads_idle_timeout=THREAD_IDLE_SECONDS,
         websockets=False,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
@@ -88,10 +86,6 @@ def server(project_dir: Path) -> Granian:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    # Before the workers start, so that they inherit it; never lowered (that needs a privilege).
-    niceness = env_number("WEB_NICENESS", 0, maximum=19)
-    if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
     server(Path.cwd()).serve()
 
 

@@ -1,9 +1,5 @@
 """The HTTP server both services run (servicekit/webserver.py), as the environment sets it up."""
 
-import os
-import subprocess
-import sys
-
 from servicekit import webserver
 
 
@@ -37,19 +33,3 @@ def test_the_servers_own_lines_are_json_where_the_services_are(monkeypatch, tmp_
 
     monkeypatch.setenv("DJANGO_ENV", "local")
     assert webserver.log_config(tmp_path / "orders_project") is None  # granian's own text
-
-
-def test_the_server_runs_at_the_niceness_it_is_given(tmp_path):
-    """In a child process: the niceness of this one could not be lowered again."""
-    code = (
-        "import os; from servicekit import webserver; "
-        "webserver.Granian = lambda *a, **k: type('S', (), {'serve': lambda self: None})(); "
-        "webserver.main(); print(os.getpriority(os.PRIO_PROCESS, 0))"
-    )
-    env = {**os.environ, "WEB_NICENESS": "7"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout.split()[-1]) == max(7, os.getpriority(os.PRIO_PROCESS, 0))
