@@ -1,7 +1,7 @@
 """django-celery-beat's periodic tasks, as this project uses them: beat writes the schedules of
 settings.CELERY_BEAT_SCHEDULE into these rows at each start (update_or_create by name), so an
 edit made here would be silently undone. Those tasks are shown read-only, with a note saying
-where their schedule comes from; they are never added or deleted by hand (docs: STYLE.md, 6).
+where their schedule comes from; they are never added or deleted by hand.
 Only the library's public admin API is used: its ModelAdmin, subclassed, and re-registered."""
 
 from django.conf import settings
