@@ -236,7 +236,7 @@ fuzz: install-dev ## schemathesis, every check, against both services on a fresh
 	$(PY) tests/fuzz/run_schemathesis.py
 
 .PHONY: bench
-bench: install-dev ## benchmark the real stack (gunicorn, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
+bench: install-dev ## benchmark the real stack (granian, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) tests/bench/run_bench.py $(BENCH_ARGS)
 

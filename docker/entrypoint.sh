@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One image, several roles: entrypoint.sh <role> [extra arguments for that process]
 #
-#   orders-web | payments-web   granian on 0.0.0.0:3001 / 0.0.0.0:3000 (WEB_BIND overrides)
+#   orders-web | payments-web   granian on 0.0.0.0:3001 / 0.0.0.0:3000 (WEB_* variables, no arguments)
 #   worker | beat               Celery worker / Celery beat of the Orders project
 #   migrate                     manage.py migrate --noinput in both projects, Orders first
 #   orders-manage | payments-manage   any manage.py command, e.g. orders-manage createsuperuser

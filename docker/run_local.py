@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDERS_DIR, PAYMENTS_DIR = ROOT / "orders_project", ROOT / "payments_project"
 # Both services' HTTP server (granian), run from the project's directory.
 WEB_SERVER = [sys.executable, "-m", "servicekit.webserver"]
-STOP_GRACE_SECONDS = 20
+# A child's grace after SIGTERM: the web server's own for its requests (WEB_GRACEFUL_TIMEOUT,
+# 20 s by default), and a margin for it to kill a worker that did not stop and exit.
+STOP_GRACE_SECONDS = int(os.environ.get("WEB_GRACEFUL_TIMEOUT") or 20) + 5
 WEB = ["orders", "payments"]
 
 

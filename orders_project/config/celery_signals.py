@@ -110,14 +110,6 @@ def start_tracing(**kwargs):
 
 
 @signals.worker_init.connect
-def yield_the_cpu_to_the_web(**kwargs):
-    """CELERY_WORKER_NICENESS (settings.py), before the pool starts, so that its threads or
-    processes inherit it. Never lowered: that would need a privilege the worker has no use for."""
-    if os.getpriority(os.PRIO_PROCESS, 0) < settings.WORKER_NICENESS:
-        os.setpriority(os.PRIO_PROCESS, 0, settings.WORKER_NICENESS)
-
-
-@signals.worker_init.connect
 def start_tracing_without_fork(sender=None, **kwargs):
     """The threads pool (the default) runs tasks in the main process: no worker_process_init."""
     if not _forks_a_pool(sender):

@@ -151,11 +151,6 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The worker's main process serves its pool's metrics on this port (0: not served; see
 # config/celery_signals.py). Not a CELERY_ name: those are Celery's own settings.
 WORKER_METRICS_PORT = env_number("CELERY_METRICS_PORT", 0, maximum=65535)
-# Intake first: the worker runs at this niceness (0 to 19; its pool processes inherit it), so on
-# a machine it shares with the web (make run, make run-prod, compose) a burst of orders gets the
-# CPU and the payments catch up after it (docs/performance.md). In a container or pod of its own
-# it changes nothing. Raising one's own niceness needs no privilege.
-WORKER_NICENESS = env_number("CELERY_WORKER_NICENESS", 10, maximum=19)
 
 
 def _sweep(task: str, every_seconds: int) -> dict:

@@ -13,7 +13,8 @@ dropped network path) is found by neither check before its next query, which the
 as it would after Django's check.
 
 Web: on request_started (servicekit/apps.py). Celery worker: around each task (Orders'
-config/celery_signals.py).
+config/celery_signals.py). Celery beat has no such hook: after a server restart its next query
+fails once (the tick is logged and skipped), and Django drops the connection for the next.
 """
 
 import select
@@ -37,7 +38,7 @@ def _server_ended(raw) -> bool:
     """Whether psycopg connection `raw`, idle between requests, has something to read: the
     goodbye of a server that ended it."""
     try:
-        socket = raw.pgconn.socket  # raises once libpq has dropped the connection
+        socket = raw.fileno()  # raises once libpq has dropped the connection
     except psycopg.OperationalError:
         return True
     if raw.broken:

@@ -12,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 _env = environ.Env()
 _TRUE = frozenset(value.lower() for value in environ.Env.BOOLEAN_TRUE_STRINGS)
 _FALSE = frozenset({"0", "false", "no", "off", "n", ""})
+# psycopg's own default: a statement is prepared on a connection once it ran this many times.
+PREPARE_AFTER_EXECUTIONS = 5
 
 
 def env_str(name: str, default: str) -> str:
@@ -84,10 +86,12 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
     else:
         options = config.setdefault("OPTIONS", {})
         options["connect_timeout"] = 5
-        # Parameters bound by the server, which lets psycopg prepare a statement it has run five
-        # times on a connection: the hot ones (an order's insert, a batch's moves) skip parsing
-        # and planning, and cost the client less to send (docs/performance.md). Off behind a
-        # pooler that cannot route prepared statements (PgBouncer in transaction mode before
-        # 1.21, docs/scaling.md).
-        options["server_side_binding"] = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+        # Parameters bound by the server, and a statement run five times on a connection
+        # prepared there: the hot ones (an order's insert, a batch's moves) skip parsing and
+        # planning, and cost the client less to send (docs/performance.md). Off behind a pooler
+        # that cannot route prepared statements (PgBouncer in transaction mode before 1.21,
+        # docs/scaling.md). Django leaves psycopg's preparing off unless asked.
+        prepared = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+        options["server_side_binding"] = prepared
+        options["prepare_threshold"] = PREPARE_AFTER_EXECUTIONS if prepared else None
     return config

@@ -11,9 +11,11 @@ are the same. Any other request, and any body the parser or the serializer refus
 DRF's dispatch as before, which answers it exactly as it always has (the error is found again
 there: a refused request costs its parsing twice, an accepted one nothing more).
 
-The view declares `fast_post_serializer()` (an instance, reused: see its docstring in the
-service) and `fast_post(request, validated_data)`, which returns an HttpResponse (see
-`json_response`); the schema still comes from the view's `post()` and its `extend_schema`.
+The view declares `fast_post_serializer()` (an instance, reused across requests, as DRF's
+ListSerializer reuses its child) and `fast_post(request, validated_data)`, which returns an
+HttpResponse (see `json_response`); the schema still comes from the view's `post()` and its
+`extend_schema`. A view whose parsers or renderers are not exactly the API's JSON ones, or that
+versions its API, is served by DRF alone: the fast path makes no choice DRF would make.
 """
 
 import io
@@ -48,6 +50,17 @@ class FastPostMixin:
                 return self.fast_post(request, validated)
         return super().dispatch(request, *args, **kwargs)
 
+    def _is_plain_json_view(self) -> bool:
+        """The API's own JSON parser and DRF's JSON renderer alone, no versioning, no access
+        checks: then DRF would choose exactly what the fast path does."""
+        return (
+            [*self.parser_classes] == [ApiJSONParser]
+            and [*self.renderer_classes] == [JSONRenderer]
+            and self.versioning_class is None
+            and not (self.authentication_classes or self.permission_classes)
+            and not self.throttle_classes
+        )
+
     def _takes_plain_json(self, request) -> bool:
         meta = request.META
         charset = request.content_params.get("charset")
@@ -58,9 +71,7 @@ class FastPostMixin:
             and not meta.get("QUERY_STRING")
             and (meta.get("CONTENT_LENGTH") or "").isdigit()
             and int(meta["CONTENT_LENGTH"]) <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            # DRF would run these; a view that has any is served by DRF alone.
-            and not (self.authentication_classes or self.permission_classes)
-            and not self.throttle_classes
+            and self._is_plain_json_view()
             and self.fast_post_headers_allowed(meta)
         )
 
@@ -70,15 +81,17 @@ class FastPostMixin:
         return True
 
     def json_response(self, data, *, status: int) -> HttpResponse:
-        """`data` rendered as DRF would render it for this view, with its Allow header."""
+        """`data` rendered as DRF would render it for this view, with the headers DRF adds."""
         response = HttpResponse(_RENDERER.render(data), status=status, content_type=_JSON)
-        response["Allow"] = ", ".join(self.allowed_methods)
+        for header, value in self.default_response_headers.items():
+            response[header] = value
         return response
 
     def error_response(self, exc: Exception) -> HttpResponse:
         """The answer DRF's exception handler (servicekit.errors) gives `exc`; re-raises one it
         does not handle, which Django then answers with its JSON 500, as under DRF."""
-        handled = api_exception_handler(exc, {"view": self})
+        context = {"view": self, "args": self.args, "kwargs": self.kwargs, "request": self.request}
+        handled = api_exception_handler(exc, context)
         if handled is None:
             raise exc
         response = self.json_response(handled.data, status=handled.status_code)

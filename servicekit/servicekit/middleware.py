@@ -62,7 +62,7 @@ class AdminPathsOnly:
     """Runs one of Django's middleware on the admin's paths only: sessions, the logged-in user and
     messages serve the admin and nothing else. The APIs authenticate with a token or not at all
     and keep no session; Swagger UI, health and metrics need none either. On every other path
-    the three cost ~20 µs a request for nothing (docs/performance.md, the layer table).
+    the three cost CPU for nothing (docs/performance.md, the layer table).
 
     A mixin over Django's own classes, so that MIDDLEWARE still names a subclass of each, as the
     admin's checks (admin.E408-E410) require. CSRF stays Django's, unscoped: every API view is

@@ -80,7 +80,7 @@ SERVER_ANSWERS = {
     "request line or header (a control character, say), a bad or doubled Content-Length. "
     "An empty body, not the JSON error shape.",
     "431": "Refused by the HTTP server (granian): more than 100 headers, or a request line and "
-    "headers over 64 KiB together. An empty body, not the JSON error shape.",
+    "headers over 48 KiB together. An empty body, not the JSON error shape.",
 }
 _SERVER_NAMES = {"400": "ServerBadRequest", "431": "ServerHeaderTooLarge"}
 

@@ -2,10 +2,9 @@
 
     cd orders_project && python -m servicekit.webserver     (Docker: entrypoint.sh orders-web)
 
-Why granian and not gunicorn: it parses HTTP and moves bytes in Rust, outside the GIL. On the
-2-core benchmark machine the server's own CPU per request fell from ~200 µs under gunicorn's
-gthread workers to ~30 µs, and POST /order with the whole system running went up by half again
-(docs/performance.md, the layer table and the A/B).
+Why granian and not gunicorn: it parses HTTP and moves bytes in Rust, outside the GIL, so the
+server's own share of a request is a fraction of gunicorn's gthread workers' (docs/performance.md,
+the layer table and the A/B).
 
 Settings, from the environment (defaults suit the 2-core machine; docs: README, Settings):
     WEB_BIND              host:port to listen on (default 0.0.0.0:8000)
@@ -16,8 +15,8 @@ Settings, from the environment (defaults suit the 2-core machine; docs: README, 
                           held (docs/scaling.md)
     WEB_GRACEFUL_TIMEOUT  seconds a stopping worker gets to finish its requests before it is
                           killed (default 20)
-    WEB_MAX_RSS_MIB       a worker whose resident memory stays over this is replaced (default
-                          512): the guard against a slow leak
+    WEB_MAX_RSS_MIB       a worker whose resident memory is over this at a check (every 30 s) is
+                          replaced, gracefully (default 512): the guard against a slow leak
     WEB_ACCESS_LOG        1 to log every request (default 0)
 SIGINT and SIGTERM stop it gracefully: the workers finish their requests, then it exits 0.
 """
@@ -26,7 +25,7 @@ import os
 from pathlib import Path
 
 from granian import Granian
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
 from servicekit.env import env_bool, env_number, env_str
@@ -34,9 +33,12 @@ from servicekit.settings import log_format
 from servicekit.tracing import service_name
 
 TARGET = "config.wsgi:application"
+DEFAULT_WORKERS, DEFAULT_THREADS = 2, 4
 # A request line and headers over this are refused with a 431 before the service reads them
-# (servicekit/openapi.py documents it); granian's own default lets ~470 KiB through.
-MAX_HEAD_BYTES = 64 * 1024
+# (servicekit/openapi.py documents it); granian's own default lets several times more through.
+# Its HTTP/1 reader grows its buffer by doubling chunks (16, 32 KiB...), so a limit between two of
+# its steps is only enforced at the next one: 48 KiB is one of them, and holds exactly.
+MAX_HEAD_BYTES = 48 * 1024
 # A thread idle this long retires, and Django's database connection with it (one per thread):
 # granian's longest, so that a quiet service does not reconnect after every pause of 30 s.
 THREAD_IDLE_SECONDS = 600
@@ -50,26 +52,35 @@ def log_config(project_dir: Path) -> dict | None:
         return None
     service = service_name(project_dir.name.split("_")[0])
     handler = {"class": "logging.StreamHandler", "formatter": "json"}
-    quiet = {"level": "INFO", "handlers": ["console"], "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "servicekit.logging.JsonFormatter", "service": service}},
         "handlers": {"console": handler},
         "root": {"level": "INFO", "handlers": ["console"]},
-        "loggers": {"_granian": quiet, "granian.access": quiet},
+        "loggers": {"_granian": _through_console(), "granian.access": _through_console()},
     }
 
 
-def server(project_dir: Path) -> Granian:
+def _through_console() -> dict:
+    """A logger that writes through the console handler alone, not again through the root's; one
+    dict for each logger, as granian sets a logger's level in its own."""
+    return {"level": "INFO", "handlers": ["console"], "propagate": False}
+
+
+def server_options(project_dir: Path) -> dict:
+    """granian's options, from the environment."""
     host, _, port = env_str("WEB_BIND", "0.0.0.0:8000").rpartition(":")
-    return Granian(
-        TARGET,
+    return dict(
         address=host or "0.0.0.0",  # noqa: S104 (a container listens on its own interface)
         port=int(port),
         interface=Interfaces.WSGI,
-        workers=env_number("WEB_WORKERS", 2, minimum=1),
-        blocking_threads=env_number("WEB_THREADS", 4, minimum=1),
+        # HTTP/1.1 only: every caller (probes, Payments' client, compose, Kubernetes Services)
+        # speaks it, and the limits the schema documents (MAX_HEAD_BYTES, 100 headers) are
+        # HTTP/1's; granian's "auto" would also take cleartext HTTP/2 without them.
+        http=HTTPModes.http1,
+        workers=env_number("WEB_WORKERS", DEFAULT_WORKERS, minimum=1),
+        blocking_threads=env_number("WEB_THREADS", DEFAULT_THREADS, minimum=1),
         blocking_threads_idle_timeout=THREAD_IDLE_SECONDS,
         websockets=False,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
@@ -86,7 +97,7 @@ def server(project_dir: Path) -> Granian:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    server(Path.cwd()).serve()
+    Granian(TARGET, **server_options(Path.cwd())).serve()
 
 
 if __name__ == "__main__":

@@ -2,17 +2,21 @@
 
 A response Django has built whole is handed over as a one-item list: granian writes a list's
 bytes in one go from Rust, but walks any other iterable by calling back into Python for each
-item, which cost 12 % of the Orders web's CPU on POST /order (docs/performance.md). Streaming
+item, a measurable share of the Orders web's CPU on POST /order (docs/performance.md). Streaming
 responses (a static file, say) stay iterables, as the server streams them. A list has no
 close(), so the response's own close() (Django's request_finished: the database connections'
-end-of-request care) is called here, once its bytes are taken, as a server would call it.
+end-of-request care) is called here, once its bytes are taken, as a server would call it; what
+fails there is logged, as a server logs it, and the answer already built stands.
 """
 
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 from servicekit.tracing import setup_tracing
+
+logger = logging.getLogger(__name__)
 
 
 def service_application(*, service: str, celery: bool = False):
@@ -29,6 +33,9 @@ def service_application(*, service: str, celery: bool = False):
         try:
             return [response.content]
         finally:
-            response.close()
+            try:
+                response.close()
+            except Exception:
+                logger.exception("error at the end of the request, after its answer was built")
 
     return application

@@ -71,7 +71,9 @@ def test_a_kept_connection_with_nothing_to_read_is_kept():
 
 
 @needs_postgresql
-def test_a_kept_connection_with_an_unasked_message_waiting_is_replaced(other):
+def test_a_kept_connection_with_an_unasked_message_waiting_is_replaced_a_known_cost(other):
+    """Not a goal: a limit of the check, pinned so that a change of it is seen. The services never
+    LISTEN; a rare notice or changed parameter costs one reconnection."""
     with connection.cursor() as cursor:
         cursor.execute("LISTEN servicekit_test")
     first = connection.connection

@@ -61,12 +61,15 @@ def test_env_database_reads_a_url_with_its_options(monkeypatch, tmp_path):
         "sslmode": "require",
         "connect_timeout": 5,
         "server_side_binding": True,
+        "prepare_threshold": 5,
     }
 
 
-@pytest.mark.parametrize(("value", "bound_by_server"), [("0", False), ("1", True)])
-def test_env_database_binds_on_the_server_unless_told_not_to(
-    monkeypatch, tmp_path, value, bound_by_server
+@pytest.mark.parametrize(
+    ("value", "bound_by_server", "prepared_after"), [("0", False, None), ("1", True, 5)]
+)
+def test_env_database_binds_and_prepares_on_the_server_unless_told_not_to(
+    monkeypatch, tmp_path, value, bound_by_server, prepared_after
 ):
     monkeypatch.setenv("SOME_DATABASE_URL", "postgres://u@db.example:5432/things")
     monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", value)
@@ -74,6 +77,8 @@ def test_env_database_binds_on_the_server_unless_told_not_to(
     config = env_database("SOME_DATABASE_URL", sqlite_path=tmp_path / "unused.sqlite3")
 
     assert config["OPTIONS"]["server_side_binding"] is bound_by_server
+    # Django leaves psycopg's preparing off (None) unless it is given a threshold.
+    assert config["OPTIONS"]["prepare_threshold"] == prepared_after
 
 
 def test_env_database_defaults_to_sqlite_beside_its_test_file(monkeypatch, tmp_path):

@@ -8,7 +8,9 @@ from django.db import OperationalError
 from django.test import RequestFactory
 from rest_framework import serializers
 from rest_framework.authentication import BasicAuthentication
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.versioning import AcceptHeaderVersioning
 from rest_framework.views import APIView
 
 from servicekit.fast_post import FastPostMixin
@@ -28,6 +30,7 @@ class NameApi(FastPostMixin, APIView):
     authentication_classes = []
     permission_classes = []
     parser_classes = [ApiJSONParser]
+    renderer_classes = [JSONRenderer]
     failure: Exception | None = None
 
     def fast_post_serializer(self):
@@ -46,6 +49,14 @@ class NameApi(FastPostMixin, APIView):
 
 class NameApiWithAuthentication(NameApi):
     authentication_classes = [BasicAuthentication]
+
+
+class NameApiWithTwoRenderers(NameApi):
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]  # DRF adds "Vary: Accept"
+
+
+class NameApiVersioned(NameApi):
+    versioning_class = AcceptHeaderVersioning
 
 
 def post(view=NameApi, body=BODY, path="/names", raw=None, **extra):
@@ -108,8 +119,13 @@ def test_a_body_drf_refuses_is_refused_by_drf(raw, content_type):
     assert "path" not in rendered(response)
 
 
-def test_a_view_with_access_checks_is_served_by_drf_alone():
-    response = post(view=NameApiWithAuthentication)
+@pytest.mark.parametrize(
+    "view",
+    [NameApiWithAuthentication, NameApiWithTwoRenderers, NameApiVersioned],
+    ids=["access-checks", "two-renderers", "versioned"],
+)
+def test_a_view_where_drf_would_choose_is_served_by_drf_alone(view):
+    response = post(view=view)
 
     assert rendered(response)["path"] == "drf"
 

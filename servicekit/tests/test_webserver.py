@@ -1,5 +1,7 @@
 """The HTTP server both services run (servicekit/webserver.py), as the environment sets it up."""
 
+from granian.constants import HTTPModes
+
 from servicekit import webserver
 
 
@@ -10,15 +12,28 @@ def test_the_server_is_sized_and_bounded_by_the_environment(monkeypatch, tmp_pat
     monkeypatch.setenv("WEB_GRACEFUL_TIMEOUT", "7")
     monkeypatch.setenv("WEB_MAX_RSS_MIB", "300")
 
-    server = webserver.server(tmp_path)
+    options = webserver.server_options(tmp_path)
 
-    assert (server.bind_addr, server.bind_port) == ("127.0.0.1", 3999)
-    assert (server.workers, server.blocking_threads) == (3, 5)
-    assert server.workers_kill_timeout == 7  # a worker that hangs cannot hold the stop up
-    assert server.workers_rss == 300 * 1024 * 1024
-    assert server.respawn_failed_workers
-    assert server.http1_settings.max_buffer_size == webserver.MAX_HEAD_BYTES
-    assert server.blocking_threads_idle_timeout == webserver.THREAD_IDLE_SECONDS
+    assert (options["address"], options["port"]) == ("127.0.0.1", 3999)
+    assert (options["workers"], options["blocking_threads"]) == (3, 5)
+    assert options["workers_kill_timeout"] == 7  # a worker that hangs cannot hold the stop up
+    assert options["workers_max_rss"] == 300
+    assert options["respawn_failed_workers"]
+
+
+def test_the_server_defaults_to_one_process_a_core_and_http_1_with_a_bounded_head(
+    monkeypatch, tmp_path
+):
+    for name in ("WEB_BIND", "WEB_WORKERS", "WEB_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+    options = webserver.server_options(tmp_path)
+
+    assert (options["workers"], options["blocking_threads"]) == (2, 4)
+    assert options["port"] == 8000
+    assert options["http"] == HTTPModes.http1  # no cleartext HTTP/2 beside the documented limits
+    assert options["http1_settings"].max_buffer_size == 48 * 1024
+    assert options["blocking_threads_idle_timeout"] == 600  # threads keep their connections
 
 
 def test_the_servers_own_lines_are_json_where_the_services_are(monkeypatch, tmp_path):
@@ -30,6 +45,7 @@ def test_the_servers_own_lines_are_json_where_the_services_are(monkeypatch, tmp_
     assert formatter["()"] == "servicekit.logging.JsonFormatter"
     assert formatter["service"] == "orders"
     assert set(config["loggers"]) == {"_granian", "granian.access"}
+    assert config["loggers"]["_granian"] is not config["loggers"]["granian.access"]
 
     monkeypatch.setenv("DJANGO_ENV", "local")
     assert webserver.log_config(tmp_path / "orders_project") is None  # granian's own text

@@ -31,8 +31,10 @@ def web_size() -> tuple[str, int, int]:
     if GUNICORN_CONF.exists():
         conf = runpy.run_path(str(GUNICORN_CONF))
         return "gunicorn (gthread)", int(conf["workers"]), int(conf["threads"])
-    workers = int(os.environ.get("WEB_WORKERS") or 4)
-    return "granian", workers, int(os.environ.get("WEB_THREADS") or 2)
+    from servicekit.webserver import DEFAULT_THREADS, DEFAULT_WORKERS
+
+    workers = int(os.environ.get("WEB_WORKERS") or DEFAULT_WORKERS)
+    return "granian", workers, int(os.environ.get("WEB_THREADS") or DEFAULT_THREADS)
 
 
 def celery_size(env: dict) -> tuple[str, int]:

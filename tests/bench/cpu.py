@@ -7,7 +7,7 @@ bound."""
 import os
 from pathlib import Path
 
-from stack import _children, _cmdline, web_service
+from stack import children, cmdline, web_service
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GROUPS = (
@@ -34,14 +34,14 @@ def descendants(root: int) -> set[int]:
     while todo:
         pid = todo.pop()
         found.add(pid)
-        todo.extend(_children(pid))
+        todo.extend(children(pid))
     return found
 
 
 def group_of(pid: int, databases: tuple[str, ...], ours: set[int]) -> str | None:
     """The stack's own processes only: on a shared machine other stacks run web servers, Celery
     and PostgreSQL backends too, and must not be counted."""
-    command = _cmdline(pid)
+    command = cmdline(pid)
     if command.startswith("postgres") and any(f" {name} " in command for name in databases):
         return "PostgreSQL backends"
     if pid not in ours:

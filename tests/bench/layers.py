@@ -19,8 +19,6 @@ import argparse
 import io
 import logging
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,12 +27,11 @@ import time
 import types
 from pathlib import Path
 
-import cpu
+import server_layer
 from stack import ROOT, free_port, fresh_database
 
 BODY = b'{"name": "Bench Customer", "address": "1 Benchmark Street, Springfield", "price": 12.34}'
 CONSTANT = b'{"orderNumber":"abcdefgh","state":"created"}'
-POST_LUA = Path(__file__).resolve().parent / "post_order.lua"
 
 
 def environ() -> dict:
@@ -97,7 +94,7 @@ def in_process_variants() -> list[tuple[str, object]]:
 
     from config.wsgi import application
     from orders import dispatch, services
-    from orders.apis import _order_fields, _order_input, order_representation
+    from orders.apis import OrderCollectionApi, order_representation
     from servicekit.parsers import ApiJSONParser
 
     renderer, real_wake = JSONRenderer(), dispatch.wake_charger
@@ -111,7 +108,8 @@ def in_process_variants() -> list[tuple[str, object]]:
             data = ApiJSONParser().parse(io.BytesIO(request.body))
             if "validate" not in steps:
                 return HttpResponse(CONSTANT, content_type="application/json")
-            fields = _order_fields(_order_input().run_validation(data))
+            fields = dict(OrderCollectionApi().fast_post_serializer().run_validation(data))
+            fields["payment_method"] = fields.pop("paymentMethod")
             if "statement" not in steps:
                 return HttpResponse(CONSTANT, content_type="application/json")
             dispatch.wake_charger = real_wake if "wake" in steps else lambda: None
@@ -182,90 +180,6 @@ def measure_in_process(args) -> list[tuple[str, float]]:
     return [(label, statistics.median(values)) for label, values in runs.items()]
 
 
-def served_cpu_us(command: list[str], cwd: Path, port: int, seconds: int) -> tuple[float, float]:
-    """Requests per second and CPU µs per request of a server's processes under wrk."""
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/order"
-        deadline = time.monotonic() + 30
-        while subprocess.run(["curl", "-s", "-o", "/dev/null", url]).returncode:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not answer on {port}")
-            time.sleep(0.2)
-        wrk = ["wrk", "-t2", "-c16", "--latency", "-s", str(POST_LUA), url]
-        subprocess.run([*wrk[:1], "-d2s", *wrk[1:]], capture_output=True, check=True)
-        pids = cpu.descendants(process.pid)
-        before = sum(cpu.cpu_seconds(pid) for pid in pids)
-        out = subprocess.run(
-            [*wrk[:1], f"-d{seconds}s", *wrk[1:]], capture_output=True, text=True, check=True
-        ).stdout
-        after = sum(cpu.cpu_seconds(pid) for pid in cpu.descendants(process.pid) | pids)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return requests / seconds, (after - before) / requests * 1e6
-
-
-def measure_servers(args) -> list[tuple[str, float, float]]:
-    here = Path(__file__).resolve().parent
-    port = free_port()
-    servers = [
-        (
-            "granian 4 x 2",
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "wsgi",
-                "--workers",
-                "4",
-                "--blocking-threads",
-                "2",
-                "--port",
-                str(port),
-                "--no-log",
-                "layers:constant_wsgi",
-            ],
-        ),
-    ]
-    if (
-        subprocess.run([sys.executable, "-c", "import gunicorn"], capture_output=True).returncode
-        == 0
-    ):
-        servers.append(
-            (
-                "gunicorn 4 x 2 gthread",
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-w",
-                    "4",
-                    "--threads",
-                    "2",
-                    "-k",
-                    "gthread",
-                    "-b",
-                    f"127.0.0.1:{port}",
-                    "layers:constant_wsgi",
-                ],
-            )
-        )
-    rows = []
-    for label, command in servers:
-        rps, cpu_us = served_cpu_us(command, here, port, args.server_seconds)
-        rows.append((label, rps, cpu_us))
-    return rows
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per variant and round")
@@ -299,7 +213,7 @@ def main() -> int:
         finally:
             redis[0].terminate()
             redis[0].wait()
-    servers = measure_servers(args)
+    servers = server_layer.measure(seconds=args.server_seconds)
     print(f"CPU µs per request, median of {args.rounds} rounds of {args.requests}:")
     previous = None
     for label, value in rows:

@@ -29,7 +29,7 @@ def fresh_database(url: str | None, prefix: str):
     return fresh_postgres_database(url or f"{DEFAULT_SERVER}/postgres", prefix=prefix)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
@@ -46,7 +46,7 @@ def _status_kb(pid: int, field: str) -> int | None:
     return None
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
@@ -79,7 +79,7 @@ class MemorySampler(threading.Thread):
 
     def sample(self) -> None:
         for role, parent in self.roles.items():
-            pids = _children(parent) if role.endswith("child") else [parent]
+            pids = children(parent) if role.endswith("child") else [parent]
             for pid in pids:
                 if (kb := _status_kb(pid, "VmHWM")) is not None:
                     seen = self.peaks.setdefault(role, {})
@@ -158,8 +158,8 @@ class Stack:
 
     def _roles(self) -> dict[str, int]:
         roles = {}
-        for pid in _children(self.process.pid):
-            cmd = _cmdline(pid)
+        for pid in children(self.process.pid):
+            cmd = cmdline(pid)
             cwd = os.readlink(f"/proc/{pid}/cwd")
             if web_service(cmd, cwd):
                 roles[f"{web_service(cmd, cwd)} web worker child"] = pid
@@ -175,7 +175,7 @@ class Stack:
         """SIGSTOP the Celery worker (its main and pool processes) for a diagnostic run of the
         web path alone; SIGCONT however the run ends."""
         main = self.sampler.roles["celery worker main"]
-        pids = [main, *_children(main)]
+        pids = [main, *children(main)]
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         try:

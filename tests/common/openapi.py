@@ -48,7 +48,7 @@ def test_openapi_schema_paths_are_canonical(service):
 
 
 def test_openapi_schema_documents_the_http_servers_own_answers_on_every_operation(service):
-    # granian answers a malformed request, more than 100 headers or a head over 64 KiB itself,
+    # granian answers a malformed request, more than 100 headers or a head over 48 KiB itself,
     # with an empty body it has no option to change (servicekit/webserver.py): documented so.
     schema = committed(service)
     for name in ("ServerBadRequest", "ServerHeaderTooLarge"):

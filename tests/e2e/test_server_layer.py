@@ -1,5 +1,5 @@
 """What the HTTP server (granian) answers itself, before either service reads the request: a
-malformed request, more than 100 headers, or a head over 64 KiB is refused with an empty body
+malformed request, more than 100 headers, or a head over 48 KiB is refused with an empty body
 (granian has no option for a JSON one), with the status the schema documents for every
 operation (servicekit/openapi.py SERVER_ANSWERS). Requests the server lets through reach the
 service, which answers in its JSON shape."""

@@ -1,7 +1,7 @@
 """schemathesis hooks of `make fuzz`, loaded by run_schemathesis.py through SCHEMATHESIS_HOOKS.
 
 The HTTP server (granian) answers some requests itself, before Django sees them, with an empty
-body: a request line and headers over 64 KiB or more than 100 headers (431; fuzzed queries reach
+body: a request line and headers over 48 KiB or more than 100 headers (431; fuzzed queries reach
 it by repeating a parameter), a malformed request line or header (400). It has no option for a
 JSON body, so the schema documents these answers (servicekit/openapi.py SERVER_ANSWERS). Each
 one is written to FUZZ_SERVER_ANSWERS_FILE, and run_schemathesis.py reports how many there were

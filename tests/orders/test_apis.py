@@ -365,12 +365,15 @@ def test_orders_settings_production_has_no_test_methods(monkeypatch, tmp_path):
 # --- the plain POST outside DRF's request cycle (servicekit/fast_post.py) ---------------------
 
 
-def _created_orders_answer(response) -> tuple[int, dict, dict]:
+def _created_orders_answer(response) -> tuple[int, bytes, dict]:
+    """The answer with what differs from order to order (its number, its times) masked: the
+    status, the body's bytes and every header but the request id."""
     body = response.json()
+    content = response.content
     for moving in ("orderNumber", "createdAt", "updatedAt"):
-        assert body.pop(moving)
-    headers = {name: response[name] for name in ("Content-Type", "Allow")}
-    return response.status_code, body, headers
+        content = content.replace(body[moving].encode(), b"<" + moving.encode() + b">")
+    headers = {name: value for name, value in response.items() if name != "X-Request-ID"}
+    return response.status_code, content, headers
 
 
 def test_order_create_api_answers_a_plain_post_as_drf_would(api_client, monkeypatch):

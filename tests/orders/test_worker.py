@@ -1,12 +1,9 @@
 """How tasks travel and how the worker takes them: sweeps first, on their own queue; one
 database connection kept across tasks, instead of a new one per task."""
 
-import os
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -20,8 +17,6 @@ from kombu import Connection
 from config import celery_signals
 from config.celery_app import app
 from orders.tasks import charge_orders, charge_waiting_orders, deliver_due_orders
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sweeps_are_routed_to_their_own_queue_and_payments_to_the_default():
@@ -116,33 +111,3 @@ def run_as_worker_now(task, *args):
     and calls nobody."""
     with memory_broker() as publish:
         run_as_worker(publish(task, *args))
-
-
-@pytest.mark.parametrize(("setting", "expected"), [("12", 12), ("0", 0)])
-def test_the_worker_yields_the_cpu_to_the_web_at_its_niceness(setting, expected, tmp_path):
-    """At worker_init, before the pool starts; in a child process, whose niceness this one does
-    not share (and could not lower again)."""
-    code = (
-        "import os, django; django.setup(); from config import celery_signals; "
-        "celery_signals.yield_the_cpu_to_the_web(); print(os.getpriority(os.PRIO_PROCESS, 0))"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "ORDERS_VAR_DIR": str(tmp_path),
-        "CELERY_WORKER_NICENESS": setting,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT / "orders_project",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout.split()[-1]) == max(expected, os.getpriority(os.PRIO_PROCESS, 0))
-    assert celery_signals.yield_the_cpu_to_the_web in [
-        ref() for _, ref, *rest in signals.worker_init.receivers
-    ]
