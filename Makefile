@@ -93,14 +93,14 @@ install-dev: $(VENV)/.dev-installed ## install the runtime plus tests and toolin
 
 .PHONY: run
 run: install ## run everything in the foreground on the embedded default: Orders :3001, Payments :3000 (Ctrl-C stops it; a child that dies stops it too)
-	$(PY) docker/run_local.py
+	$(PY) tools/launcher/run_local.py
 
 .PHONY: run-prod
 run-prod: install ## the same processes on real PostgreSQL and Redis, under supervisord (needs ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, REDIS_URL)
 	@for var in ORDERS_DATABASE_URL PAYMENTS_DATABASE_URL REDIS_URL; do \
 	  [ -n "$${!var}" ] || { echo "run-prod: set $$var (see README, Settings)" >&2; exit 2; }; \
 	done
-	$(PY) docker/run_local.py --supervise
+	$(PY) tools/launcher/run_local.py --supervise
 
 .PHONY: migrate
 migrate: install ## apply both projects' migrations
@@ -122,11 +122,11 @@ export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model
   user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True}); \
   user.set_password(os.environ["ADMIN_PASSWORD"]); user.save()
 
-# The suites are independent processes, run at once (tests/run_suites.py; the longest first): the
+# The suites are independent processes, run at once (tools/run_suites.py; the longest first): the
 # end-to-end suite spends much of its time waiting on the processes it started, which leaves the
 # CPU to the others. Each suite's output is printed whole as it ends, and the last line says how
 # each one ended; any failure fails make.
-RUN_SUITES := $(PY) tests/run_suites.py
+RUN_SUITES := $(PY) tools/run_suites.py
 
 .PHONY: test
 test: install-dev ## the whole suite: end to end, the chassis, Orders and Payments, at once
@@ -190,7 +190,7 @@ down: ## stop the Docker stack (V=1 also drops both volumes: PostgreSQL's data a
 # The container test needs root on Debian: podman with runc (crun refuses this sandbox's hybrid
 # cgroups), catatonit (compose's init: true), netavark and aardvark-dns (services found by name)
 # with iptables (published ports), and mmdebstrap for the stand-in base images
-# (tests/containers/standins/build.sh says why).
+# (tools/containers/standins/build.sh says why).
 CONTAINER_TEST_PACKAGES := podman runc catatonit netavark aardvark-dns iptables mmdebstrap
 
 .PHONY: test-containers
@@ -224,7 +224,7 @@ k8s-check: install-dev ## render the Kubernetes manifests (base and overlays) an
 postman: install-dev ## check the Postman collection against docs/openapi, then run it with newman on a fresh stack
 	test -x node_modules/.bin/newman || npm ci --no-audit --no-fund
 	$(PY) -m pytest -c pyproject.toml tests/postman
-	$(PY) tests/postman/run_newman.py
+	$(PY) tools/postman/run_newman.py
 
 .PHONY: openapi
 openapi: install ## regenerate docs/openapi/orders.yaml and payments.yaml (validated; any warning fails)
@@ -233,12 +233,12 @@ openapi: install ## regenerate docs/openapi/orders.yaml and payments.yaml (valid
 
 .PHONY: fuzz
 fuzz: install-dev ## schemathesis, every check, against both services on a fresh stack (FUZZ_EXAMPLES, FUZZ_SEED)
-	$(PY) tests/fuzz/run_schemathesis.py
+	$(PY) tools/fuzz/run_schemathesis.py
 
 .PHONY: bench
 bench: install-dev ## benchmark the real stack (granian, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(PY) tests/bench/run_bench.py $(BENCH_ARGS)
+	$(PY) tools/bench/run_bench.py $(BENCH_ARGS)
 
 # Both locks pin every package with its hashes, for any platform (markers kept) on Python 3.11+;
 # a pin already in a lock stays unless UPGRADE=1 (or a .in file asks for another version).

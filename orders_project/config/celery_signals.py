@@ -7,7 +7,7 @@ whenever config.celery_app loads: the web publishes tasks, the worker runs them.
 - Task outcomes are counted by task name. The worker's pool processes write their samples to
   PROMETHEUS_MULTIPROC_DIR; with CELERY_METRICS_PORT set, the worker's main process serves them
   at :CELERY_METRICS_PORT/metrics (a worker in its own container). Without a port, a worker that
-  shares its directory with the Orders web (docker/run_local.py) is scraped through the web.
+  shares its directory with the Orders web (tools/launcher/run_local.py) is scraped through the web.
 - Tracing: each prefork pool process sets itself up after the fork (worker_process_init); the
   threads pool's worker, at its start (worker_init).
 """

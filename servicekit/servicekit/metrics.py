@@ -1,9 +1,9 @@
 """Prometheus metrics: the rate, latency and status of every request, and GET /metrics.
 
 The web server serves from several processes: with PROMETHEUS_MULTIPROC_DIR set
-(docker/run_local.py, the container entrypoint) each process writes its samples to files there
-and a scrape adds them up; without it (tests, manage.py runserver) the process's own registry
-answers.
+(tools/launcher/run_local.py, the container entrypoint) each process writes its samples to files
+there and a scrape adds them up; without it (tests, manage.py runserver) the process's own
+registry answers.
 
 /metrics is prometheus_client's own Django view, routed in servicekit/urls.py, behind an optional
 bearer token (METRICS_BEARER_TOKEN). Labels are bounded: a known method or "other", the URL

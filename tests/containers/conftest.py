@@ -1,5 +1,6 @@
-"""The container test's session: podman's Docker API (podman_engine.py) with the stand-in base
-images (standins/build.sh), and `make` run against it as a user would run it.
+"""The container test's session: podman's Docker API (tools/containers/podman_engine.py) with
+the stand-in base images (tools/containers/standins/build.sh), and `make` run against it as a
+user would run it.
 
 Needs root and Debian's podman, runc, catatonit, netavark, aardvark-dns and mmdebstrap:
 `make test-containers` installs them first.
@@ -15,7 +16,7 @@ import pytest
 from compose_stack import KNOBS, PORTS, REPO, containers
 from podman_engine import PodmanEngine
 
-STANDINS = Path(__file__).resolve().parent / "standins" / "build.sh"
+STANDINS = REPO / "tools" / "containers" / "standins" / "build.sh"
 COMPOSE_BINARY = Path(compose.__file__).parent / "docker-compose"  # make install-dev's
 MAKE_SECONDS = 300  # a cold build and make up's own --wait-timeout
 

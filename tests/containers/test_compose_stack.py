@@ -28,13 +28,11 @@ NEVER_READ = [
     "pyproject.toml",
     "requirements.in",
     "requirements.txt",
-    "docker/run_local.py",
-    "docker/supervise.py",
-    "docker/supervise_give_up.py",
     "docker/postgres-init.sql",
     "docker/Dockerfile",
     "servicekit",
     "tests",
+    "tools",
     "docs",
 ]
 

@@ -1,23 +1,20 @@
 """Start the real system (both web servers, the Celery worker and beat, Redis) with
-docker/run_local.py, as `make run` does (two web workers per service), and hand the tests its two
-base URLs.
+tools/launcher/run_local.py, as `make run` does (two web workers per service), and hand the tests
+its two base URLs.
 
 On the embedded default each run gets fresh SQLite files and its own Redis. When
 ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL point at PostgreSQL, fresh databases are created
 beside the named ones and dropped afterwards; REDIS_URL, when set, names the Redis server and the
 database of the first stack: a stack started while another runs (this session's, below) takes the
-next free database below it (tests/live_stack.py), so that no worker of this run takes another
+next free database below it (tools/live_stack.py), so that no worker of this run takes another
 stack's tasks.
 """
 
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from live_stack import ROOT, StackError, live_stack, processes_left
 
 TOKEN = "e2e-payments-token"

@@ -1,4 +1,4 @@
-"""The harness itself: stacks running at once never share a Redis database (tests/live_stack.py).
+"""The harness itself: stacks running at once never share a Redis database (tools/live_stack.py).
 On one database each stack's worker would take the other's tasks and run them against its own
 database: the supervision test's orders stayed `created` while the session stack's worker took
 their charger's wake-ups."""

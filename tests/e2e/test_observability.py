@@ -1,6 +1,6 @@
 """Metrics and request ids across the real processes: two web server workers per service and the
 Celery worker's pool write their samples to the service's PROMETHEUS_MULTIPROC_DIR (set by
-docker/run_local.py), and one scrape of each /metrics adds them up."""
+tools/launcher/run_local.py), and one scrape of each /metrics adds them up."""
 
 import time
 

@@ -1,6 +1,7 @@
-"""`make run-prod`'s supervision (docker/run_local.py --supervise, docker/supervise.py): a child
-that dies is started again while the others keep serving, one that keeps dying stops everything
-with a clear message, and Ctrl-C still stops everything cleanly. Each test runs its own stack on
+"""`make run-prod`'s supervision (tools/launcher/run_local.py --supervise,
+tools/launcher/supervise.py): a child that dies is started again while the others keep serving,
+one that keeps dying stops everything with a clear message, and Ctrl-C still stops everything
+cleanly. Each test runs its own stack on
 the embedded default (or fresh PostgreSQL databases, as the rest of the suite)."""
 
 import configparser
@@ -102,7 +103,7 @@ def test_a_child_that_keeps_dying_stops_everything_with_a_clear_message(tmp_path
 
 
 def _give_up_module():
-    path = ROOT / "docker" / "supervise_give_up.py"
+    path = ROOT / "tools" / "launcher" / "supervise_give_up.py"
     spec = importlib.util.spec_from_file_location("supervise_give_up", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -128,7 +129,9 @@ def test_give_up_counts_each_programs_failures_within_the_window_only():
 
 
 def _supervise_module():
-    spec = importlib.util.spec_from_file_location("supervise", ROOT / "docker" / "supervise.py")
+    spec = importlib.util.spec_from_file_location(
+        "supervise", ROOT / "tools" / "launcher" / "supervise.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

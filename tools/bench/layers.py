@@ -12,7 +12,7 @@ for comparison. The HTTP server's own cost is the last part: the bare WSGI calla
 granian (and by gunicorn, if installed), under wrk at 16 connections, CPU of its processes per
 request. docs/performance.md has the table and says which layers stay and why.
 
-    .venv/bin/python tests/bench/layers.py [--requests 2000] [--rounds 5]
+    .venv/bin/python tools/bench/layers.py [--requests 2000] [--rounds 5]
 """
 
 import argparse

@@ -1,5 +1,5 @@
-"""Start the real system for a test run, as `make run` does: docker/run_local.py on free ports
-(two web workers per service, WEB_WORKERS below) with fresh SQLite files, or fresh PostgreSQL
+"""Start the real system for a test run, as `make run` does: tools/launcher/run_local.py on free
+ports (two web workers per service, WEB_WORKERS below) with fresh SQLite files, or fresh PostgreSQL
 databases when ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL point at a server (dropped
 afterwards); with REDIS_URL, on that Redis server, in a database no other running stack of this
 process uses.
@@ -68,7 +68,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def fresh_postgres_database(url: str | None, prefix: str = "live") -> Iterator[str | None]:
     """Yield the URL of a new, empty database on the server `url` names (None: SQLite), named
-    <prefix>_<random>; dropped afterwards. tests/bench/stack.py uses it too."""
+    <prefix>_<random>; dropped afterwards. tools/bench/stack.py uses it too."""
     if not url:
         yield None
         return
@@ -191,7 +191,7 @@ def live_stack(
                 env[key] = value
         launcher = [
             sys.executable,
-            "docker/run_local.py",
+            "tools/launcher/run_local.py",
             "--orders-port",
             str(orders_port),
             "--payments-port",

@@ -13,7 +13,7 @@
 # Debian bookworm has PostgreSQL 15 and Redis 7.0: the postgres stand-in runs 15 under the 16 tag
 # (the project's SQL runs on both).
 #
-# Usage (root, podman and mmdebstrap installed): tests/containers/standins/build.sh
+# Usage (root, podman and mmdebstrap installed): tools/containers/standins/build.sh
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -66,7 +66,7 @@ redis_rootfs() {
         bookworm "$1" "${mirrors[@]}"
 }
 
-stand_in_label='--change=LABEL org.opencontainers.image.description="stand-in: tests/containers/standins/build.sh"'
+stand_in_label='--change=LABEL org.opencontainers.image.description="stand-in: tools/containers/standins/build.sh"'
 
 import_python() {
     podman import --quiet "$stand_in_label" \

@@ -98,7 +98,7 @@ def find_pgbench() -> str:
 def pgbench(
     db_url: str, *, clients: int, seconds: int, workdir: Path, script: str = "order_create.pgbench"
 ) -> dict:
-    """pgbench with a script of tests/bench/ (order_create.pgbench by default): TPS (without
+    """pgbench with a script of tools/bench/ (order_create.pgbench by default): TPS (without
     connection time; one run of the script is one transaction) and the per-transaction
     latencies of its log."""
     prefix = workdir / f"pgbench_{clients}_{time.monotonic_ns()}"

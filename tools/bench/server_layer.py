@@ -1,6 +1,6 @@
 """The HTTP server's own cost: a bare WSGI callable (layers.constant_wsgi) served by granian,
 and by gunicorn where it is installed (an earlier tree's environment), under wrk at 16
-connections; CPU of the server's processes per request. Part of tests/bench/layers.py."""
+connections; CPU of the server's processes per request. Part of tools/bench/layers.py."""
 
 import os
 import re

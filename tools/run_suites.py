@@ -2,7 +2,7 @@
 file of its own and is printed whole when the suite ends (never interleaved line by line), and
 the last lines say how each one ended; the exit code is 1 if any failed.
 
-    python tests/run_suites.py NAME=COMMAND [NAME=COMMAND ...]
+    python tools/run_suites.py NAME=COMMAND [NAME=COMMAND ...]
 
 Each COMMAND is a shell command line (the Makefile's PYTEST_* variables), started in the order
 given, each in a process group of its own. Ctrl-C, or a SIGTERM or SIGHUP (make passes a CI

@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """Fuzz both services against their own OpenAPI schemas with schemathesis: `make fuzz`.
 
-Starts the real system with docker/run_local.py the way the end-to-end suite does (free ports,
-temporary var dirs, fresh PostgreSQL databases when ORDERS_DATABASE_URL / PAYMENTS_DATABASE_URL
-are set), then runs `st run` against each service's served /schema with every check: no 5xx,
-every status, header, content type and body as documented, invalid input refused and valid
-input accepted. Bounded by --max-examples per operation and a fixed seed, so a run takes a few
-minutes and a failure reproduces (FUZZ_EXAMPLES and FUZZ_SEED change both). Exits non-zero if
-any check failed for either service. The HTTP server's own answers (400 and 431 with an empty
-body, documented in the schema) are counted and reported with the check failures they caused,
-which are set aside from the verdict: see schemathesis_hooks.py. The test payment methods are
-off, as in production (they answer 503 and stall on purpose).
+Starts the real system with tools/launcher/run_local.py the way the end-to-end suite does (free
+ports, temporary var dirs, fresh PostgreSQL databases when ORDERS_DATABASE_URL /
+PAYMENTS_DATABASE_URL are set), then runs `st run` against each service's served /schema with every
+check: no 5xx, every status, header, content type and body as documented, invalid input refused and
+valid input accepted. Bounded by --max-examples per operation and a fixed seed, so a run takes a few
+minutes and a failure reproduces (FUZZ_EXAMPLES and FUZZ_SEED change both). Exits non-zero if any
+check failed for either service. The HTTP server's own answers (400 and 431 with an empty body,
+documented in the schema) are counted and reported with the check failures they caused, which are
+set aside from the verdict: see schemathesis_hooks.py. The test payment methods are off, as in
+production (they answer 503 and stall on purpose).
 
 A script, not a pytest module: pytest never collects it (see tests/e2e for the suites).
 """
@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tools"))
 # The stack the end-to-end suite runs: the same ports, databases and readiness wait.
 from live_stack import StackError, live_stack  # noqa: E402
 

@@ -8,7 +8,7 @@ REDIS_URL is set. Ctrl-C (or SIGTERM) stops every process, Redis last. If any pr
 the others are stopped too and the exit code says so: a crash shows at once while developing.
 
 With --supervise (`make run-prod`) the same processes run under supervisord instead
-(docker/supervise.py): a child that dies is started again while the others keep serving, and
+(tools/launcher/supervise.py): a child that dies is started again while the others keep serving, and
 only one that keeps failing stops everything.
 
 Each web service gets a fresh PROMETHEUS_MULTIPROC_DIR, removed at the end, where its server's
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by 
 import supervise
 from supervise import Program
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS_DIR, PAYMENTS_DIR = ROOT / "orders_project", ROOT / "payments_project"
 # Both services' HTTP server (granian), run from the project's directory.
 WEB_SERVER = [sys.executable, "-m", "servicekit.webserver"]
@@ -160,7 +160,7 @@ def main() -> int:
     parser.add_argument(
         "--supervise",
         action="store_true",
-        help="restart a child that dies, under supervisord (make run-prod; docker/supervise.py)",
+        help="restart a child that dies, under supervisord (make run-prod; launcher/supervise.py)",
     )
     args = parser.parse_args()
 

@@ -1,5 +1,5 @@
 -- Shared by the bench's wrk scripts: counts every answer that is not a 2xx (wrk's own
--- counter lets 3xx through) and prints one JSON line that tests/bench/loads.py reads.
+-- counter lets 3xx through) and prints one JSON line that tools/bench/loads.py reads.
 local threads = {}
 
 function setup(thread)

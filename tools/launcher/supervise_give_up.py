@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""supervisord event listener of `make run-prod` (docker/supervise.py): gives up when a child
-keeps failing.
+"""supervisord event listener of `make run-prod` (tools/launcher/supervise.py): gives up when a
+child keeps failing.
 
 supervisord restarts a child that exits, and backs off (1 s, 2 s, 3 s, ...) while one fails to
 stay up for its startsecs; it has no rule for a child that starts, runs a while and dies again

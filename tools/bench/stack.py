@@ -1,5 +1,5 @@
 """The system under test for `make bench`: fresh PostgreSQL databases, a private Redis, and
-docker/run_local.py (both web servers, the Celery worker and beat), plus a sampler that
+tools/launcher/run_local.py (both web servers, the Celery worker and beat), plus a sampler that
 keeps the peak memory of every process it starts."""
 
 import contextlib
@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # live_stack, beside tests/e2e
+sys.path.insert(0, str(ROOT / "tools"))  # live_stack, the end-to-end suite's stack
 
 from live_stack import free_port, fresh_postgres_database  # noqa: E402
 
@@ -92,7 +92,8 @@ class MemorySampler(threading.Thread):
 
 
 class Stack:
-    """`docker/run_local.py` on fresh databases and a private Redis, as `make run` runs it."""
+    """`tools/launcher/run_local.py` on fresh databases and a private Redis, as `make run` runs
+    it."""
 
     def __init__(self, workdir: Path, orders_db: str, payments_db: str, redis_url: str | None):
         self.workdir = workdir
@@ -128,7 +129,7 @@ class Stack:
     def start(self) -> None:
         args = [
             sys.executable,
-            "docker/run_local.py",
+            "tools/launcher/run_local.py",
             "--orders-port",
             str(self.orders_port),
             "--payments-port",

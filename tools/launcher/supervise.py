@@ -1,14 +1,14 @@
 """`make run-prod`'s process manager: the launcher's children under supervisord (PyPI
 `supervisor`), which restarts a child that dies while the others keep serving.
 
-docker/run_local.py hands over its programs in start order; this module writes a supervisord
+tools/launcher/run_local.py hands over its programs in start order; this module writes a supervisord
 configuration for them into a private directory and runs supervisord in the foreground:
 
 - Start order is priority order (Redis, the worker, the web services, beat); supervisord stops
   them the other way round, each given STOP_GRACE_SECONDS before SIGKILL to its process group.
 - A child that exits is started again at once; one that does not stay up for START_SECONDS is
   retried with supervisord's backoff (1 s, 2 s, 3 s, ...).
-- docker/supervise_give_up.py, a supervisord event listener, gives up when one program fails
+- tools/launcher/supervise_give_up.py, a supervisord event listener, gives up when one program fails
   SUPERVISE_MAX_FAILURES times within SUPERVISE_FAILURE_WINDOW_SECONDS: supervisord stops
   everything and the launcher exits with 1, saying which program and why.
 - Ctrl-C or SIGTERM to the launcher stops supervisord, and so every child, in order.

@@ -1,6 +1,6 @@
 """The real system, one process at a time: each role (Payments and Orders under granian, the
 Celery worker, Celery beat, a private Redis) can be killed and started again while the others
-keep running, at the moment a scenario chooses, which docker/run_local.py (`make run` stops
+keep running, at the moment a scenario chooses, which tools/launcher/run_local.py (`make run` stops
 everything when a child dies; `make run-prod`'s supervisord restarts it on its own) does not
 offer. Its helpers are reused; its behaviour is untouched."""
 
@@ -53,7 +53,9 @@ SETTINGS = {
 
 
 def _load_run_local():
-    spec = importlib.util.spec_from_file_location("run_local", ROOT / "docker" / "run_local.py")
+    spec = importlib.util.spec_from_file_location(
+        "run_local", ROOT / "tools" / "launcher" / "run_local.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -108,7 +110,7 @@ class System:
         self.payments_url = f"http://127.0.0.1:{self.payments_port}"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         # Each web service gets its metrics directory, the worker shares Orders' (as
-        # docker/run_local.py does), so that Orders' /metrics shows the worker's counters.
+        # tools/launcher/run_local.py does), so that Orders' /metrics shows the worker's counters.
         self.metrics_dirs = {name: log_dir / f"{name}-metrics" for name in ("orders", "payments")}
         for directory in self.metrics_dirs.values():
             directory.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run the Postman collection with newman against a fresh real stack: `make postman`.
 
-Starts both services, the worker, beat and Redis with docker/run_local.py, as the end-to-end
-suite does (tests/live_stack.py), runs newman with the stack's URLs and token, stops the stack
+Starts both services, the worker, beat and Redis with tools/launcher/run_local.py, as the end-to-end
+suite does (tools/live_stack.py), runs newman with the stack's URLs and token, stops the stack
 as Ctrl-C would, and exits with newman's status.
 """
 
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tools"))
 from live_stack import StackError, live_stack  # noqa: E402
 
 COLLECTION = "docs/postman/orders-payments.postman_collection.json"
