@@ -5,14 +5,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders import services, transitions
+from orders import db, services, transitions
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import ALLOWED_TRANSITIONS, Order, OrderState, OrderStateChange, sources_of
 
 pytestmark = pytest.mark.django_db
 
 # Written out by hand, not derived from ALLOWED_TRANSITIONS, so that a wrong mapping fails here.
-LEGAL_MOVES = {
+LEGAL_TRANSITIONS = {
     (OrderState.CREATED, OrderState.CONFIRMED),
     (OrderState.CREATED, OrderState.CANCELLED),
     (OrderState.CONFIRMED, OrderState.DELIVERED),
@@ -24,11 +24,11 @@ ALL_PAIRS = list(itertools.product(OrderState.values, repeat=2))
 def test_allowed_transitions_match_the_specified_state_machine():
     assert len(ALL_PAIRS) == 16
     declared = {(src, dst) for src, targets in ALLOWED_TRANSITIONS.items() for dst in targets}
-    assert declared == LEGAL_MOVES
+    assert declared == LEGAL_TRANSITIONS
     assert set(ALLOWED_TRANSITIONS) == set(OrderState.values)
 
 
-def test_sources_of_lists_the_states_that_may_move_to_a_state():
+def test_sources_of_lists_the_states_that_may_transition_to_a_state():
     assert set(sources_of(OrderState.CANCELLED)) == {OrderState.CREATED, OrderState.CONFIRMED}
     assert sources_of(OrderState.DELIVERED) == [OrderState.CONFIRMED]
     assert sources_of(OrderState.CREATED) == []
@@ -40,19 +40,19 @@ def test_order_transition_allows_exactly_the_legal_moves(make_order, from_state,
     rows_before = order.history.count()
     changed_at_before = Order.objects.get(pk=order.pk).state_changed_at
 
-    if (from_state, to_state) in LEGAL_MOVES:
-        moved = services.order_transition(
+    if (from_state, to_state) in LEGAL_TRANSITIONS:
+        changed, _ = transitions.order_transition(
             order_number=order.number, to_state=to_state, reason="by test"
         )
-        assert moved.state == to_state
+        assert changed.state == to_state
         assert Order.objects.get(pk=order.pk).state == to_state
         assert order.history.count() == rows_before + 1
         last = order.history.order_by("-id").first()
         assert (last.from_state, last.to_state, last.reason) == (from_state, to_state, "by test")
-        assert moved.state_changed_at >= changed_at_before
+        assert changed.state_changed_at >= changed_at_before
     else:
         with pytest.raises(IllegalTransition) as caught:
-            services.order_transition(
+            transitions.order_transition(
                 order_number=order.number, to_state=to_state, reason="by test"
             )
         assert caught.value.status_code == 409
@@ -66,8 +66,8 @@ def test_order_transition_allows_exactly_the_legal_moves(make_order, from_state,
 
 def test_order_transition_writes_one_history_row_per_state_change(make_order):
     order = make_order()
-    services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
-    services.order_transition(order_number=order.number, to_state="delivered", reason="arrived")
+    transitions.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+    transitions.order_transition(order_number=order.number, to_state="delivered", reason="arrived")
 
     rows = list(order.history.values_list("from_state", "to_state", "reason"))
     assert rows == [
@@ -91,14 +91,14 @@ def test_order_transition_rejects_a_state_that_does_not_exist(make_order):
     order = make_order()
 
     with pytest.raises(IllegalTransition):
-        services.order_transition(order_number=order.number, to_state="shipped", reason="no")
+        transitions.order_transition(order_number=order.number, to_state="shipped", reason="no")
 
     assert Order.objects.get(pk=order.pk).state == OrderState.CREATED
 
 
 def test_order_transition_of_an_unknown_order_raises_not_found():
     with pytest.raises(OrderNotFound) as caught:
-        services.order_transition(order_number="zzzzzzzz", to_state="cancelled", reason="no")
+        transitions.order_transition(order_number="zzzzzzzz", to_state="cancelled", reason="no")
 
     assert caught.value.status_code == 404
     assert not OrderStateChange.objects.exists()
@@ -108,21 +108,21 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
     make_order, monkeypatch
 ):
     """Simulate another process cancelling between our read and our UPDATE: the UPDATE matches
-    nothing, the loop reads `cancelled`, and the move is refused instead of overwriting."""
+    nothing, the loop reads `cancelled`, and the transition is refused instead of overwriting."""
     order = make_order()
-    real_move = transitions._order_move_from
+    real_compare_and_set = db.order_transition_from
     raced = []
 
-    def cancel_then_move_once(**kwargs):
+    def cancel_then_compare_and_set(**kwargs):
         if not raced:
             raced.append(True)
             Order.objects.filter(pk=order.pk).update(state=OrderState.CANCELLED)
-        return real_move(**kwargs)
+        return real_compare_and_set(**kwargs)
 
-    monkeypatch.setattr(transitions, "_order_move_from", cancel_then_move_once)
+    monkeypatch.setattr(db, "order_transition_from", cancel_then_compare_and_set)
 
     with pytest.raises(IllegalTransition) as caught:
-        services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+        transitions.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
 
     assert raced == [True]
     assert caught.value.from_state == OrderState.CANCELLED
@@ -132,22 +132,23 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL only")
 def test_order_transition_from_the_usual_state_is_one_statement(make_order):
-    """The move assumes the usual source state: no read before it, one round trip in all."""
+    """The transition assumes the usual source state: no read before it, one round trip in all."""
     order = make_order()
     with CaptureQueriesContext(connection) as queries:
-        services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+        transitions.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
     assert len(queries) == 1
 
-    # Cancelling a confirmed order: the assumed `created` misses, a read, then the move.
+    # Cancelling a confirmed order: the assumed `created` misses, a read, then the transition.
     with CaptureQueriesContext(connection) as queries:
-        services.order_transition(order_number=order.number, to_state="cancelled", reason="x")
+        transitions.order_transition(order_number=order.number, to_state="cancelled", reason="x")
     assert len(queries) == 3
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
-def test_order_move_plan_does_not_depend_on_stale_state_statistics():
-    """Statistics taken while no order was `created`, then a burst of created orders: the move
+def test_order_transition_plan_does_not_depend_on_stale_state_statistics():
+    """Statistics taken while no order was `created`, then a burst of created orders: the
+    transition
     must still find its row by number and primary key, not walk an index of states."""
     insert = """
         INSERT INTO orders_order (number, name, address, price, state, state_changed_at,
@@ -166,7 +167,7 @@ def test_order_move_plan_does_not_depend_on_stale_state_statistics():
             "reason": "paid",
             "now": datetime.now(UTC),
         }
-        cursor.execute("EXPLAIN " + transitions._move_one_sql(), params)
+        cursor.execute("EXPLAIN " + db._transition_one_sql(), params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "order_awaiting_payment_idx" not in plan and "order_state_since_idx" not in plan, plan
     assert "orders_order_pkey" in plan, plan
