@@ -138,8 +138,8 @@ def test_an_order_is_decided_then_delivered(orders_made):
     assert wait_for_state(number, {"delivered"}) == "delivered"
     answer = curl(f"{ORDERS}/order/{number}")
     assert answer.status == 200
-    moves = [(row["from"], row["to"]) for row in json.loads(answer.body)["history"]]
-    assert moves == [(None, "created"), ("created", "confirmed"), ("confirmed", "delivered")]
+    transitions = [(row["from"], row["to"]) for row in json.loads(answer.body)["history"]]
+    assert transitions == [(None, "created"), ("created", "confirmed"), ("confirmed", "delivered")]
 
 
 def test_payments_list_answers_with_the_token_and_401_without(orders_made):
