@@ -8,7 +8,7 @@ PostgreSQL runs INSERT and UPDATE inside WITH; SQLite (the embedded default) doe
 statement needs that, its SQLite twin is beside it: the ORM in one transaction, which SQLite's
 single writer (IMMEDIATE transactions) makes the same compare-and-set. The twins are kept rather
 than one portable statement for both: on PostgreSQL each ORM twin costs several round trips where
-the statement costs one (docs/performance.md measures them).
+the statement costs one.
 
 tests/orders/test_db.py runs every statement on the database of the run."""
 

@@ -157,8 +157,9 @@ UNKNOWN_ORDER = "unknown_order"
 
 
 class OrderEvent(models.Model):
-    """Something that happened to an order without changing its state, as django-oscar keeps
-    PaymentEvent apart from OrderStatusChange: the state history stays the path of states."""
+    """Something that happened to an order without changing its state, kept apart from
+    OrderStateChange so that the state history stays the path of states. orders/events.py
+    builds each kind."""
 
     order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE)
     kind = models.CharField(max_length=32, choices=OrderEventKind.choices)

@@ -1,4 +1,4 @@
-"""`make up` and `make down` for real, on podman's Docker API: the brief's scenario with curl,
+"""`make up` and `make down` for real, on podman's Docker API: README's scenario with curl,
 a worker killed with SIGKILL, data kept across `make down` / `make up`, nothing left after
 `make down V=1`. The tests run in file order, each on the stack the one before left."""
 

@@ -1,4 +1,4 @@
-"""The brief's scenario over HTTP against the real processes, as its curl commands drive it."""
+"""The scenario of README's curl commands over HTTP against the real processes."""
 
 import time
 
