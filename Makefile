@@ -146,9 +146,10 @@ browser-deps: ## install Debian's Chromium for the admin browser test (needs roo
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 .PHONY: lint
-lint: install-dev ## ruff check and format check
+lint: install-dev ## ruff check and format check; the docs' links, settings page and README size (tools/check_docs.py)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/check_docs.py --self-test
 
 .PHONY: format
 format: install-dev ## ruff fix and format
