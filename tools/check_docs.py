@@ -129,7 +129,7 @@ def readme_too_long(root: Path) -> list[str]:
 def repository_files(root: Path) -> list[Path]:
     """Tracked and untracked files, less what git ignores (.venv, artifacts...)."""
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=root,
         capture_output=True,
         check=True,

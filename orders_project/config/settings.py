@@ -1,4 +1,4 @@
-"""Orders service settings. Everything configurable comes from the environment (see README)."""
+"""Orders service settings. Configured from the environment: docs/settings.md."""
 
 from pathlib import Path
 
