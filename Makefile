@@ -241,6 +241,14 @@ bench: install-dev ## benchmark the real stack (granian, Celery, PostgreSQL, Red
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) tools/bench/run_bench.py $(BENCH_ARGS)
 
+# The soak's length in minutes: 30 for the reported numbers (docs/performance.md), 3 in CI.
+SOAK_MINUTES ?= 30
+
+.PHONY: soak
+soak: install-dev ## the whole stack at half its capacity, open loop, for SOAK_MINUTES (30): verdicts in artifacts/soak.md, plot in soak.png (SOAK_ARGS: its options)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) tools/bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
+
 # Both locks pin every package with its hashes, for any platform (markers kept) on Python 3.11+;
 # a pin already in a lock stays unless UPGRADE=1 (or a .in file asks for another version).
 LOCK := pip compile --quiet --universal --generate-hashes --python-version 3.11 \
