@@ -23,6 +23,7 @@ from fault_probes import (
     refund_at_payments,
     wait_answered,
     wait_decided,
+    wait_delivered,
     wait_event,
     wake_ups_held,
 )
@@ -495,3 +496,34 @@ def test_faults_database_restarted_under_load_answers_503_and_decides_every_orde
     assert all(set(statuses) == {200} for statuses in live.values()), f"liveness: {live}"
     assert not waiting, f"created {decided_after:.0f} s after the restart: {waiting[:10]}"
     sc.assert_clean(refusals_expected=True)
+
+
+# Scenario 14: how long supervisord may take to have beat running again (it restarts a child at
+# once; RUNNING once it stayed up its startsecs, tools/launcher/supervise.py), and then to deliver
+# every confirmed order of the scenario (delivery sweep every second, 2 s after confirmation).
+BEAT_RESTARTED_WITHIN_SECONDS = 30
+DELIVERED_WITHIN_SECONDS = 30
+
+
+def test_faults_beat_killed_under_supervisord_is_restarted_and_deliveries_resume(
+    supervised, supervised_scenario
+):
+    sc = supervised_scenario("14 beat SIGKILLed under supervisord")
+    # Beat alone sends the sweeps: delivery, the re-drive, reconciliation. Killed, nothing is
+    # delivered until supervisord (make run-prod) has started it again; then every confirmed
+    # order of the scenario, those confirmed while it was down too, is delivered.
+    with fault_under_load(supervised, sc) as load:
+        killed = supervised.kill("beat")
+        restarted_after = supervised.wait_restarted(
+            "beat", killed=killed, timeout=BEAT_RESTARTED_WITHIN_SECONDS
+        )
+        time.sleep(WARM_UP_SECONDS)  # orders keep coming in after the restart too
+    undelivered = wait_delivered(supervised, load.created, timeout=DELIVERED_WITHIN_SECONDS)
+    orders = supervised.databases.snapshot().orders
+    states = Counter(orders[n].state for n in load.created if n in orders)
+    restarted = "never" if restarted_after is None else f"{restarted_after:.1f} s"
+    sc.note(f"beat running again after {restarted} (supervisord); orders now {describe(states)}")
+    assert restarted_after is not None, f"beat not running again: {supervised.state('beat')}"
+    assert not undelivered, f"confirmed and not delivered: {undelivered[:10]}"
+    assert states["delivered"], "no order was delivered"
+    sc.assert_clean()

@@ -116,6 +116,18 @@ def wait_decided(system: System, numbers: list[str], timeout: float) -> list[str
         time.sleep(0.1)
 
 
+def wait_delivered(system: System, numbers: list[str], timeout: float) -> list[str]:
+    """Until none of these orders is `confirmed` any more (the delivery sweep took them); those
+    still `confirmed` at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        orders = system.databases.snapshot().orders
+        waiting = [n for n in numbers if n in orders and orders[n].state == "confirmed"]
+        if not waiting or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.2)
+
+
 def claim_clocks(system: System, numbers: list[str]) -> dict[str, object]:
     """Each order's payment_requested_at: a claim stamps one value on all the orders it takes,
     so orders with the same clock went to Payments in the same batch (until a claim expires)."""
