@@ -80,7 +80,8 @@ REST_FRAMEWORK = {
 def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
     """The head both services' settings wrote out in full: VAR_DIR (<NAME>_VAR_DIR, default
     <base_dir>/var), DJANGO_ENV and IS_LOCAL, the apps (the platform's, then `apps`), the database
-    (<NAME>_DATABASE_URL, default SQLite in VAR_DIR), the body limit, the secret key
+    (<NAME>_DATABASE_URL, default SQLite in VAR_DIR), the body limit, the trusted proxies
+    (<NAME>_TRUSTED_PROXY_HOPS), the secret key
     (<NAME>_SECRET_KEY), debug, hosts, Django's middleware and templates, the language and time
     zone, static files, DRF and HTTPS. A service's settings take them with globals().update(...)
     and state the rest."""
@@ -92,6 +93,9 @@ def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
     # Django's own cap on request.body, for a body that came without a Content-Length, is the
     # same number.
     max_body_bytes = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
+    # How many proxies in front of the service append to X-Forwarded-For: whose address a request
+    # is counted against (servicekit/client_address.py). 0: the peer's, the header is ignored.
+    trusted_proxy_hops = env_number(f"{name.upper()}_TRUSTED_PROXY_HOPS", 0, maximum=10)
     return {
         "VAR_DIR": var_dir,
         "DJANGO_ENV": django_env,
@@ -103,6 +107,7 @@ def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
             )
         },
         "API_MAX_BODY_BYTES": max_body_bytes,
+        "TRUSTED_PROXY_HOPS": trusted_proxy_hops,
         "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body_bytes,
         "SECRET_KEY": env_secret(
             f"{name.upper()}_SECRET_KEY",
