@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from common.admin_lockout import *  # noqa: F403 (the login lockout, with Orders' settings)
 from common.health import *  # noqa: F403 (the shared health tests run here, with Orders' settings)
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry

@@ -16,7 +16,7 @@ def test_openapi_schema_documents_every_error_in_the_error_shape():
     create = schema["paths"]["/order"]["post"]
     error = {"$ref": "#/components/schemas/Error"}
 
-    assert {"201", "400", "409", "413", "415"} <= set(create["responses"])
+    assert {"201", "400", "409", "413", "415", "429"} <= set(create["responses"])
     for status, response in create["responses"].items():
         if "$ref" in response:  # the HTTP server's own answers (common/openapi.py checks them)
             assert status == "431", status

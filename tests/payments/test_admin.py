@@ -1,4 +1,5 @@
 import pytest
+from common.admin_lockout import *  # noqa: F403 (the login lockout, with Payments' settings)
 from django.urls import reverse
 from django.utils import timezone
 
