@@ -45,9 +45,15 @@ def retried_while_the_database_is_gone(run):
                 maximum=DATABASE_RETRY_BACKOFF_MAX_SECONDS,
                 full_jitter=True,
             )
-            raise task.retry(
-                exc=exc, countdown=countdown, max_retries=DATABASE_MAX_RETRIES
-            ) from exc
+            try:
+                raise task.retry(
+                    exc=exc, countdown=countdown, max_retries=DATABASE_MAX_RETRIES
+                ) from exc
+            finally:
+                # Celery keeps a max_retries given to retry() on the task object, which outlives
+                # this run, for its autoretry to use next: Payments' retries would be bounded by
+                # this policy's. Celery's autoretry drops it the same way after its own retry.
+                task.__dict__.pop("override_max_retries", None)
 
     return body
 

@@ -553,3 +553,18 @@ def test_charge_orders_gives_up_after_the_database_retries(make_order, http, mon
     assert result.failed()
     assert isinstance(result.result, OperationalError)
     assert len(calls) == DATABASE_MAX_RETRIES  # from retry 1: the charger's call was the first
+
+
+def test_a_database_retry_leaves_the_bound_of_payments_retries_as_it_was(
+    make_order, http, batch_url, monkeypatch
+):
+    first, second = make_order(), make_order()
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    monkeypatch.setattr(db, "orders_claim", failing(db.orders_claim, times=1))
+    charge_orders.apply(args=[[first.number]], retries=1).get()
+    http.reset()
+    http.add("POST", batch_url, status=503)
+
+    charge_orders.apply(args=[[second.number]], retries=1)
+
+    assert len(http.calls) == MAX_CALLS - 1  # from retry 1: the charger's call was the first
