@@ -1,14 +1,12 @@
-"""Bad input and abuse of POST /order: the shared checks (common/abuse.py) with Orders' service
-fixture, and what only an order has. Always a JSON answer, never a 500 with details, and no
+"""Bad input and abuse of POST /order: what only an order has (the shared checks:
+tests/contract/test_abuse.py). Always a JSON answer, never a 500 with details, and no
 order written unless the test's name says it creates one."""
 
 import json
 import re
 
 import pytest
-from common.abuse import *  # noqa: F403 (the shared tests run here, with Orders' fixtures)
-from common.abuse import post
-from common.errors import raw_body
+from common.errors import post, raw_body
 from helpers import ORDER_NUMBER_PATTERN
 
 from orders.models import Order
@@ -20,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_order_create_api_creates_one_with_negative_zero_as_zero(api_client, service, literal):
     # Found by the fuzz test: -0 passes min_value=0 and was echoed and stored as "-0.00". As a
     # JSON number it is 0 (the schema's minimum is 0); the string "-0" has a sign its pattern
-    # refuses (common/prices.py).
+    # refuses (tests/contract/test_prices.py).
     response = post(api_client, service, raw_body(service.valid_body, price=literal))
 
     assert response.status_code == 201, response.content

@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from common.health import *  # noqa: F403 (the shared health tests run here, with Orders' settings)
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.management import call_command

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from common.metrics import *  # noqa: F403 (the shared tests run here, with Orders' fixtures)
 from django.conf import settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families

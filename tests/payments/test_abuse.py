@@ -1,12 +1,11 @@
-"""Bad input and abuse of POST /payment: the shared checks (common/abuse.py) with Payments'
-service fixture, and what only a payment has. Always a JSON answer, never a 500 with details,
+"""Bad input and abuse of POST /payment: what only a payment has (the shared checks:
+tests/contract/test_abuse.py). Always a JSON answer, never a 500 with details,
 and no payment row unless the test's name says it creates one."""
 
 import json
 
 import pytest
-from common.abuse import *  # noqa: F403 (the shared tests run here, with Payments' fixtures)
-from common.abuse import post
+from common.errors import post
 
 from payments.models import Payment
 

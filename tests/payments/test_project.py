@@ -1,7 +1,6 @@
 import io
 
 import pytest
-from common.health import *  # noqa: F403 (the shared health tests run here, with Payments' settings)
 from django.core.management import call_command
 
 pytestmark = pytest.mark.django_db
