@@ -1,14 +1,21 @@
+"""Orders' HTTP API (orders/apis.py): create, list, status and cancel, their answers, hostile
+bodies, and what a request answers when the broker or the database is down (a stored request
+still succeeds; a lost database connection is a 503 to retry, not a 500)."""
+
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from common.errors import assert_error
+from common.errors import assert_error, post, raw_body
 from django.conf import settings
 from django.db import OperationalError
-from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, batch_echo, sent_numbers
+from django.utils import timezone
+from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, batch_echo, redrive, sent_numbers
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
-from orders import refunds, services
+from orders import refunds, selectors, services
 from orders.apis import (
     OrderCollectionApi,
     OrderOutputSerializer,
@@ -16,6 +23,7 @@ from orders.apis import (
     order_representation,
 )
 from orders.models import Order, OrderState
+from orders.tasks import charge_waiting_orders, refund_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -415,3 +423,117 @@ def test_order_create_api_answers_a_database_that_went_away_with_a_503(api_clien
     body = assert_error(response, 503, "service_unavailable")
     assert response["Retry-After"] == "1"
     assert body["errors"] == {}
+
+
+# --- hostile bodies: what only an order has (the shared checks: tests/contract/test_abuse.py) ---
+
+
+@pytest.mark.parametrize("literal", ["-0", "-0.0", "-0e5", "-0.000"])
+def test_order_create_api_creates_one_with_negative_zero_as_zero(api_client, service, literal):
+    # Found by the fuzz test: -0 passes min_value=0 and was echoed and stored as "-0.00". As a
+    # JSON number it is 0 (the schema's minimum is 0); the string "-0" has a sign its pattern
+    # refuses (tests/contract/test_prices.py).
+    response = post(api_client, service, raw_body(service.valid_body, price=literal))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["price"] == "0.00"
+    assert str(Order.objects.get().price) == "0.00"
+
+
+def test_order_create_api_creates_one_ignoring_unknown_fields(api_client, service):
+    forged = {"state": "delivered", "orderNumber": "aaaaaaaa", "history": [], "note\x00": "\ud800"}
+
+    response = post(api_client, service, json.dumps({**service.valid_body, **forged}))
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"] == "created"
+    assert body["orderNumber"] != "aaaaaaaa"
+    assert re.fullmatch(ORDER_NUMBER_PATTERN, body["orderNumber"])
+    assert "history" not in body
+    assert Order.objects.get().state == "created"
+
+
+# --- the broker or the database down at request time -------------------------------------------
+
+
+class Broker:
+    """The broker as the tasks' publish sees it: refusing while `down`."""
+
+    down = True
+
+
+@pytest.fixture
+def broker(monkeypatch) -> Broker:
+    state = Broker()
+    for task in (charge_waiting_orders, refund_payment):
+
+        def publish(*args, _real=task.apply_async, **kwargs):
+            if state.down:
+                raise BrokerOperationalError(
+                    "Error 111 connecting to 127.0.0.1:6379. Connection refused."
+                )
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(task, "apply_async", publish)
+    return state
+
+
+def test_order_create_api_answers_201_when_the_charger_cannot_be_woken(
+    api_client, broker, http, batch_url, django_capture_on_commit_callbacks
+):
+    http.add_callback("POST", batch_url, callback=batch_echo())
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_client.post(
+            "/order", {"name": "Ada", "address": "1 Loop Road", "price": "3.00"}, format="json"
+        )
+
+    assert response.status_code == 201, response.content
+    assert len(callbacks) == 1  # the wake-up was attempted, and failed
+    order = Order.objects.get(number=response.json()["orderNumber"])
+    assert order.state == OrderState.CREATED  # waiting for the re-drive sweep
+    assert len(http.calls) == 0
+
+    # The broker is back; the re-drive finds the order waiting and wakes the charger for it.
+    broker.down = False
+    Order.objects.filter(pk=order.pk).update(
+        payment_requested_at=timezone.now() - timedelta(seconds=3)
+    )
+    assert redrive(django_capture_on_commit_callbacks) == 1
+
+    assert [sent_numbers(call) for call in http.calls] == [[order.number]]
+    assert Order.objects.get(pk=order.pk).state == OrderState.CONFIRMED
+
+
+@pytest.mark.usefixtures("broker")
+def test_order_cancel_api_answers_200_when_the_refund_cannot_be_queued(
+    api_client, make_order, django_capture_on_commit_callbacks
+):
+    order = make_order(state=OrderState.CONFIRMED)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_client.put(f"/order/cancel/{order.number}")
+
+    assert response.status_code == 200, response.content
+    assert len(callbacks) == 1
+    cancelled = Order.objects.get(pk=order.pk)
+    assert cancelled.state == OrderState.CANCELLED
+    assert cancelled.refund_queued_at is not None  # still due: the re-drive will send it
+
+
+def test_order_status_api_answers_503_when_the_database_connection_is_lost(api_client, monkeypatch):
+    def connection_lost(**kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(selectors, "order_get", connection_lost)
+
+    response = api_client.get("/order/status/abcd1234")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json() == {
+        "code": "service_unavailable",
+        "message": "The service is briefly unavailable; retry shortly.",
+        "errors": {},
+    }
