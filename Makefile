@@ -31,7 +31,7 @@ help: ## list the targets
 	@$(call TARGET_LINE,[a-z0-9-]+) | grep -vE '^  make ($(subst $(eval) ,|,$(FIRST_TARGETS))) '
 
 # uv installs the runtime lock in about 1 s (plus compiling its bytecode) where pip takes 25 to
-# 30 (README, Install). It is taken from PATH, else pip puts this pinned release into a new .venv
+# 30 (docs/operations.md, Install). It is taken from PATH, else pip puts this pinned release into a new .venv
 # first (3 s); USE_UV=0, or a failure to get uv, installs with pip alone.
 USE_UV ?= 1
 UV_VERSION := 0.13.9
@@ -99,7 +99,7 @@ run: install ## run everything in the foreground on the embedded default: Orders
 .PHONY: run-prod
 run-prod: install ## the same processes on real PostgreSQL and Redis, under supervisord (needs ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, REDIS_URL)
 	@for var in ORDERS_DATABASE_URL PAYMENTS_DATABASE_URL REDIS_URL; do \
-	  [ -n "$${!var}" ] || { echo "run-prod: set $$var (see README, Settings)" >&2; exit 2; }; \
+	  [ -n "$${!var}" ] || { echo "run-prod: set $$var (see docs/settings.md)" >&2; exit 2; }; \
 	done
 	$(PY) tools/launcher/run_local.py --supervise
 
@@ -116,7 +116,7 @@ admin: migrate ## create (or reset) the local user admin in both admins, passwor
 	@echo "Log in as admin, password $${ADMIN_PASSWORD:-admin}, once make run is up:"
 	@echo "  Orders   http://127.0.0.1:$${ORDERS_PORT:-3001}/admin/"
 	@echo "  Payments http://127.0.0.1:$${PAYMENTS_PORT:-3000}/admin/"
-	@echo "(Docker and production have no default user: createsuperuser, see README, The admin.)"
+	@echo "(Docker and production have no default user: createsuperuser, see docs/operations.md, The admin.)"
 
 # Local runs only: in Docker or production, `python manage.py createsuperuser` asks for a password.
 export ENSURE_ADMIN := import os; from django.contrib.auth import get_user_model; \
@@ -147,9 +147,10 @@ browser-deps: ## install Debian's Chromium for the admin browser test (needs roo
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 .PHONY: lint
-lint: install-dev ## ruff check and format check
+lint: install-dev ## ruff check and format check; the docs' links, settings page and README size (tools/check_docs.py)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/check_docs.py --self-test
 
 .PHONY: format
 format: install-dev ## ruff fix and format

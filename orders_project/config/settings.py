@@ -1,4 +1,4 @@
-"""Orders service settings. Everything configurable comes from the environment (see README)."""
+"""Orders service settings. Configured from the environment: docs/settings.md."""
 
 from pathlib import Path
 
@@ -73,7 +73,7 @@ ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS = env_number(
 # Orders are charged in batches of at most this many, with one call to Payments each (at most
 # Payments' PAYMENTS_BATCH_MAX_ITEMS, 500 by default).
 ORDERS_PAYMENT_BATCH_SIZE = env_number("ORDERS_PAYMENT_BATCH_SIZE", 100, minimum=1, maximum=500)
-# At most one wake-up of the charger is pending for this long (orders/dispatch.py).
+# At most one wake-up of the charger is pending for this long (orders/wake_up.py).
 ORDERS_CHARGE_WAKE_UP_GUARD_MS = env_number("ORDERS_CHARGE_WAKE_UP_GUARD_MS", 1000, minimum=1)
 ORDERS_DELIVERY_DELAY_SECONDS = env_number("ORDERS_DELIVERY_DELAY_SECONDS", 10)
 ORDERS_DELIVERY_SWEEP_SECONDS = env_number("ORDERS_DELIVERY_SWEEP_SECONDS", 1, minimum=1)

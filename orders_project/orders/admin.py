@@ -28,7 +28,7 @@ class OrderStateChangeInline(ReadOnlyInline):
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     verbose_name_plural = "events"
-    fields = ["created_at", "kind", "detail", "transaction_id", "actor"]
+    fields = ["created_at", "kind", "detail", "data", "transaction_id", "actor"]
     readonly_fields = fields
 
 

@@ -248,7 +248,11 @@ class OrderDetailApi(APIView):
 
         class EventSerializer(serializers.Serializer):
             kind = serializers.ChoiceField(choices=OrderEventKind.choices)
-            detail = serializers.CharField()
+            detail = serializers.CharField(help_text="What happened, in words.")
+            data = serializers.DictField(
+                help_text="The facts of the kind, structured (states, amounts, codes): "
+                "read these, not `detail`. Empty for `note`."
+            )
             transactionId = serializers.CharField(
                 source="transaction_id",
                 allow_blank=True,

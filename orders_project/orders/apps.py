@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 
-# The last tree with both the squashed migration and the ones it replaces (README, Upgrading).
+# The last tree with both the squashed migration and the ones it replaces
+# (docs/operations.md, Upgrading).
 SQUASH_RELEASE = "commit 944810d"
 
 
@@ -14,8 +15,8 @@ class OrdersConfig(AppConfig):
         from servicekit.metrics import register_scrape_collector
         from servicekit.squashed_migrations import register_squash_check
 
-        # Every process registers the tasks, the web too: orders/dispatch.py queues them by
-        # name through Celery's registry (which, unlike send_task(), honours eager mode).
+        # Every process registers the tasks, the web too: orders/task_handles.py queues them
+        # by name through Celery's registry (which, unlike send_task(), honours eager mode).
 
         # The order gauges of /metrics are read from the database when it is scraped.
         register_scrape_collector(OrdersCollector())

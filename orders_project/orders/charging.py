@@ -8,21 +8,20 @@ writer), so several chargers split a backlog without overlap, and records which 
 holds the claim: a worker's restart gives back the claims of runs that are gone
 (orders/claims.py) instead of leaving them to the clock."""
 
-import functools
 import logging
 import time
 from datetime import timedelta
 
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
-from orders import claims, dispatch, services
-from orders.clients import OrderToCharge, PaymentDeferred, PaymentRefused, payments_client
+from orders import claims, db, services, wake_up
+from orders.clients import ChargeOutcome, OrderToCharge, payments_client
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENT_REFUSALS
-from orders.models import Order, OrderState
+from orders.models import OrderState
+from orders.task_handles import CHARGE_ORDERS
 
 logger = logging.getLogger(__name__)
 
@@ -49,28 +48,36 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
     while True:
         batch = _orders_claim(limit=batch_size)
         if not batch:
-            dispatch.release_wake_up()
+            wake_up.release_wake_up()
             if not (batch := _orders_claim(limit=batch_size)):
                 return decided
-        dispatch.hold_wake_up()
+        wake_up.hold_wake_up()
         try:
-            count, deferred = _orders_charge(batch)
+            count, unavailable = _orders_charge(batch)
             decided += count
-            if deferred:
+            if unavailable:
                 # Payments answered, but could not decide these orders: only they are retried,
                 # by the same task (and metric) as a batch that got no answer; the run goes on.
-                dispatch.charge_again(order_numbers=deferred, countdown=_first_retry_countdown())
+                _charge_again(order_numbers=unavailable, countdown=_first_retry_countdown())
         except PaymentsUnavailable as exc:
             logger.warning("charging %d orders failed, retrying: %s", len(batch), exc)
-            dispatch.charge_again(
+            _charge_again(
                 order_numbers=[order.order_number for order in batch],
                 countdown=_first_retry_countdown(),
             )
             return decided
         if time.monotonic() > deadline:
-            dispatch.release_wake_up()
-            dispatch.wake_charger()
+            wake_up.release_wake_up()
+            wake_up.wake_charger()
             return decided
+
+
+def _charge_again(*, order_numbers: list[str], countdown: float) -> None:
+    """Retry the charge of these orders (a batch whose call to Payments got no usable answer,
+    or the orders of one that Payments could not decide now). The retrying task starts as retry
+    1: the charger's call was the first try, so the bound (ORDERS_PAYMENT_MAX_RETRIES) and the
+    retry metric count it."""
+    CHARGE_ORDERS.enqueue(order_numbers, countdown=countdown, retries=1)
 
 
 def _first_retry_countdown() -> float:
@@ -89,86 +96,60 @@ def orders_charge_again(*, order_numbers: list[str]) -> int:
     batch = _orders_claim(limit=len(order_numbers), numbers=order_numbers)
     if not batch:
         return 0
-    decided, deferred = _orders_charge(batch)
-    if deferred:
-        raise PaymentsUnavailable(f"Payments could not decide {len(deferred)} orders yet")
+    decided, unavailable = _orders_charge(batch)
+    if unavailable:
+        raise PaymentsUnavailable(f"Payments could not decide {len(unavailable)} orders yet")
     return decided
 
 
 def _orders_charge(batch: list[OrderToCharge]) -> tuple[int, list[str]]:
     """Charge a batch and apply what Payments decided; return how many were decided and the
-    order numbers Payments could not decide now (to be sent again)."""
-    results = payments_client().charge_batch(batch)
-    deferred = [result for result in results if isinstance(result, PaymentDeferred)]
-    for result in deferred:
-        logger.warning("Payments deferred order %s: %s", result.order_number, result.message)
-    results = [result for result in results if not isinstance(result, PaymentDeferred)]
-    refused = [result for result in results if isinstance(result, PaymentRefused)]
-    for result in refused:
-        # Left claimed: charged again when the claim expires, in case an operator fixed it.
-        PAYMENT_REFUSALS.labels(result.code).inc()
-        logger.error(
-            "Payments refused order %s: %s (%s)", result.order_number, result.message, result.code
-        )
-    decisions = [result for result in results if not isinstance(result, PaymentRefused)]
+    order numbers whose answer was `unavailable` (to be sent again)."""
+    decisions, unavailable = [], []
+    for result in payments_client().charge_batch(batch):
+        match result.outcome:
+            case ChargeOutcome.UNAVAILABLE:
+                unavailable.append(result.order_number)
+                logger.warning(
+                    "Payments could not decide order %s now: %s",
+                    result.order_number,
+                    result.message,
+                )
+            case ChargeOutcome.REFUSED:
+                # Left claimed: charged again when the claim expires, in case an operator fixed it.
+                PAYMENT_REFUSALS.labels(result.code).inc()
+                logger.error(
+                    "Payments refused order %s: %s (%s)",
+                    result.order_number,
+                    result.message,
+                    result.code,
+                )
+            case _:
+                decisions.append(result)
     services.orders_apply_payment_results(results=decisions)
     # The numbers, so that grepping an order number finds its batch.
     logger.info(
         "charged %d orders: %s",
         len(decisions),
-        " ".join(f"{result.order_number}={result.status}" for result in decisions),
+        " ".join(f"{result.order_number}={result.outcome}" for result in decisions),
     )
-    return len(decisions), [result.order_number for result in deferred]
+    return len(decisions), unavailable
 
 
 def _orders_claim(*, limit: int, numbers: list[str] | None = None) -> list[OrderToCharge]:
     """Take up to `limit` waiting orders, oldest payment_requested_at first (or these `numbers`,
-        whatever their clock), move their clock to the end of the claim and record this worker's run
+    whatever their clock), move their clock to the end of the claim and record this worker's run
     as their claimant (orders/claims.py)."""
     now = timezone.now()
-    claimed_until = now + timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
-    sql = _claim_sql(by_numbers=len(numbers or ()), skip_locked=connection.vendor == "postgresql")
-    params = [claimed_until, claims.claimant(), OrderState.CREATED, *(numbers or [now]), limit]
-    # raw(): the backend's converters turn each column into its field's Python value (SQLite
-    # hands back a price as a float). RETURNING keeps no order: by id, the order of creation.
-    claimed = sorted(Order.objects.raw(sql, params), key=lambda order: order.pk)
+    claimed = db.orders_claim(
+        state=OrderState.CREATED,
+        claimed_until=now + timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS),
+        claimant=claims.claimant(),
+        limit=limit,
+        due_by=now,
+        numbers=numbers or (),
+    )
     return [
         OrderToCharge(order.number, order.name, order.address, order.price, order.payment_method)
         for order in claimed
     ]
-
-
-@functools.cache
-def _claim_sql(*, by_numbers: int, skip_locked: bool) -> str:
-    """One statement: the UPDATE of the claimed orders' clock returns what the call needs; the
-    waiting orders, or `by_numbers` given order numbers. Built from Order._meta; SKIP LOCKED on
-    PostgreSQL, where other chargers claim at the same time."""
-    meta, quote = Order._meta, connection.ops.quote_name
-    col = {
-        name: quote(meta.get_field(name).column)
-        for name in (
-            "number",
-            "state",
-            "name",
-            "address",
-            "price",
-            "payment_method",
-            "payment_requested_at",
-            "payment_claimed_by",
-        )
-    }
-    table, pk, clock = quote(meta.db_table), quote(meta.pk.column), col["payment_requested_at"]
-    if by_numbers:
-        which = f"{col['number']} IN ({', '.join(['%s'] * by_numbers)})"
-    else:
-        which = f"{clock} <= %s"
-    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else ""
-    return f"""
-        UPDATE {table} SET {clock} = %s, {col["payment_claimed_by"]} = %s
-        WHERE {pk} IN (
-            SELECT {pk} FROM {table} WHERE {col["state"]} = %s AND {which}
-            ORDER BY {clock} LIMIT %s {lock}
-        )
-        RETURNING {pk}, {col["number"]}, {col["name"]}, {col["address"]}, {col["price"]},
-            {col["payment_method"]}
-    """  # noqa: S608 (only names from _meta are formatted in)

@@ -11,14 +11,15 @@ charger is woken.
 
 Never two charges: an order given back while it was in fact still being charged (a worker that
 missed the ping) is sent to Payments twice, and Payments stores one payment per order number
-and answers the second call with it; its result then moves the order once, through the gate."""
+and answers the second call with it; its result then takes the order through the gate once."""
 
 import logging
 import secrets
 
 from django.utils import timezone
 
-from orders import dispatch
+from config.celery_app import app
+from orders import wake_up
 from orders.models import Order, OrderState
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,19 @@ def orders_release_claims_of_gone_workers(*, ready: str, live_nodes: set[str]) -
             ", ".join(sorted(gone)),
         )
         # The dead run may have held the wake-up guard as it died: never let it swallow this one.
-        dispatch.release_wake_up()
-        dispatch.wake_charger()
+        wake_up.release_wake_up()
+        wake_up.wake_charger()
     return released
+
+
+# Long enough for a busy worker's main loop to answer; a worker that misses it only has its
+# orders sent again, which Payments answers from what it stored (see above).
+LIVE_WORKERS_PING_SECONDS = 2.0
+
+
+def live_workers(*, timeout: float) -> set[str]:
+    """The node names of the workers that answer a ping over the broker within `timeout`."""
+    return {node for reply in app.control.ping(timeout=timeout) for node in reply}
 
 
 def _is_gone(holder: str, current: dict[str, str], live_nodes: set[str]) -> bool:

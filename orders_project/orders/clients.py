@@ -1,5 +1,5 @@
 """The one way Orders talks to Payments: a shared session, a timeout on every call, and network
-failures turned into PaymentsUnavailable (retried by the task) or PaymentRejected (not)."""
+failures turned into PaymentsUnavailable (retried by the task) or PaymentRefused (not)."""
 
 import functools
 import logging
@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.conf import settings
 
-from orders.exceptions import NothingToRefund, PaymentRejected, PaymentsUnavailable
+from orders.exceptions import NothingToRefund, PaymentRefused, PaymentsUnavailable
 from orders.metrics import PAYMENTS_CALL_SECONDS
 from servicekit.request_id import HEADER as REQUEST_ID_HEADER
 from servicekit.request_id import request_id
@@ -20,42 +21,47 @@ from servicekit.request_id import request_id
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
-# "refunded": a replay for an order whose charge was already given back.
-PAYMENT_OUTCOMES = frozenset({"confirmed", "declined", "refunded"})
 MAX_TRANSACTION_ID_LENGTH = 64  # a UUID is 36; the id goes into a 200-character history reason
 # The refusals of a refund that mean "nothing was charged": final answers, not errors. Any other
-# 404 or 409 (say, a Payments without the refund route yet) stays a PaymentRejected.
+# 404 or 409 (say, a Payments without the refund route yet) stays a PaymentRefused.
 NOTHING_TO_REFUND = frozenset({(404, "payment_not_found"), (409, "payment_not_refundable")})
 
 
-@dataclass(frozen=True)
-class PaymentResult:
-    order_number: str
-    status: str
-    transaction_id: str
+class ChargeOutcome(StrEnum):
+    """What became of one order of a batch (POST /payment/batch)."""
+
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    # Only a replay answers this: the charge was given back since (the order was cancelled).
+    REFUNDED = "refunded"
+    # Payments refused the order itself (another amount before, invalid data): asking again
+    # with the same data gets the same answer; the order waits for its claim to expire.
+    REFUSED = "refused"
+    # Payments could not decide the order now (its method's provider is unavailable; nothing
+    # was charged): ask again soon, with backoff, unlike a refusal.
+    UNAVAILABLE = "unavailable"
+
+
+# The outcomes that are Payments' decision about a charge, applied to the order.
+DECISIONS = frozenset({ChargeOutcome.CONFIRMED, ChargeOutcome.DECLINED, ChargeOutcome.REFUNDED})
+# As Payments writes them; a tuple, so that an unhashable value from the wire is simply not in it.
+_DECISION_VALUES = tuple(str(outcome) for outcome in DECISIONS)
 
 
 @dataclass(frozen=True)
-class PaymentRefused:
-    """Payments refused one order of a batch (another amount before, invalid data): asking again
-    with the same data gets the same answer; the order waits for its claim to expire."""
+class ChargeResult:
+    """One order's result: a decision with its transaction id, or a refusal or an unavailable
+    answer with Payments' error code and message."""
 
     order_number: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class PaymentDeferred:
-    """Payments could not decide one order of a batch now (its method's provider is
-    unavailable; nothing was charged): ask again soon, with backoff, unlike a refusal."""
-
-    order_number: str
-    message: str
+    outcome: ChargeOutcome
+    transaction_id: str = ""
+    code: str = ""
+    message: str = ""
 
 
 # An item error that means "try this order again", not "this order is refused".
-RETRYABLE_ITEM_CODES = frozenset({"payment_unavailable"})
+UNAVAILABLE_ITEM_CODES = frozenset({"payment_unavailable"})
 
 
 @dataclass(frozen=True)
@@ -105,9 +111,7 @@ class PaymentsClient:
             {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         )
 
-    def charge_batch(
-        self, orders: list[OrderToCharge]
-    ) -> list[PaymentResult | PaymentRefused | PaymentDeferred]:
+    def charge_batch(self, orders: list[OrderToCharge]) -> list[ChargeResult]:
         """Charge many orders in one call (POST /payment/batch); one result per order, in the
         order sent. Payments is idempotent per order number, so a batch whose outcome is
         unknown (PaymentsUnavailable) is simply sent again."""
@@ -138,7 +142,7 @@ class PaymentsClient:
         path = f"/payment/{order_number}/refund"
         try:
             body = self._post(path, None, operation="refund")
-        except PaymentRejected as exc:
+        except PaymentRefused as exc:
             if (exc.http_status, exc.payments_code) in NOTHING_TO_REFUND:
                 raise NothingToRefund(
                     str(exc), http_status=exc.http_status, payments_code=exc.payments_code
@@ -199,7 +203,7 @@ class PaymentsClient:
             body = None
         if not response.ok:
             detail = body or response.text[:200]
-            raise PaymentRejected(
+            raise PaymentRefused(
                 f"Payments refused {path} with {response.status_code}: {detail}",
                 http_status=response.status_code,
                 payments_code=body.get("code") if isinstance(body, dict) else None,
@@ -209,19 +213,20 @@ class PaymentsClient:
         return body
 
 
-def _batch_result(order_number: str, item) -> PaymentResult | PaymentRefused | PaymentDeferred:
+def _batch_result(order_number: str, item) -> ChargeResult:
     if not isinstance(item, dict) or item.get("orderNumber") != order_number:
         raise PaymentsUnavailable(f"Unexpected batch result for {order_number}: {item}")
     error = item.get("error")
-    if isinstance(error, dict) and error.get("code") in RETRYABLE_ITEM_CODES:
-        return PaymentDeferred(order_number, str(error.get("message")))
     if isinstance(error, dict):
-        return PaymentRefused(order_number, str(error.get("code")), str(error.get("message")))
+        code, message = str(error.get("code")), str(error.get("message"))
+        if code in UNAVAILABLE_ITEM_CODES:
+            return ChargeResult(order_number, ChargeOutcome.UNAVAILABLE, code=code, message=message)
+        return ChargeResult(order_number, ChargeOutcome.REFUSED, code=code, message=message)
     status, transaction_id = item.get("status"), item.get("transactionId")
-    if status not in PAYMENT_OUTCOMES or not _is_transaction_id(transaction_id):
+    if status not in _DECISION_VALUES or not _is_transaction_id(transaction_id):
         # The call went through but we cannot read this result: unknown, so ask again.
         raise PaymentsUnavailable(f"Unexpected batch result for {order_number}: {item}")
-    return PaymentResult(order_number, status, transaction_id)
+    return ChargeResult(order_number, ChargeOutcome(status), transaction_id)
 
 
 def rfc_3339(moment: datetime) -> str:
@@ -244,7 +249,7 @@ def _snapshot(item) -> PaymentSnapshot:
         raise PaymentsUnavailable(f"Unreadable payment in the list: {str(item)[:200]}") from exc
     if (
         not isinstance(snapshot.order_number, str)
-        or snapshot.status not in PAYMENT_OUTCOMES
+        or snapshot.status not in _DECISION_VALUES
         or not _is_transaction_id(snapshot.transaction_id)
         or not isinstance(snapshot.payment_method, str)
         or snapshot.updated_at.tzinfo is None

@@ -32,12 +32,13 @@ class PaymentsUnavailable(PaymentError):
     code = "payments_unavailable"
 
 
-class PaymentRejected(PaymentError):
+class PaymentRefused(PaymentError):
     """Payments refused the request itself (bad token, invalid data, conflicting amount):
-    retrying the same request cannot help; an operator has to look."""
+    retrying the same request cannot help; an operator has to look. Raised only in tasks (no
+    API calls Payments), so its code names it in logs, never in an answer."""
 
     status_code = status.HTTP_502_BAD_GATEWAY
-    code = "payment_rejected"
+    code = "payment_refused"
 
     def __init__(
         self,
@@ -51,7 +52,7 @@ class PaymentRejected(PaymentError):
         super().__init__(message)
 
 
-class NothingToRefund(PaymentRejected):
+class NothingToRefund(PaymentRefused):
     """Payments has no charge to give back: it never took this payment (404
     payment_not_found) or declined it (409 payment_not_refundable). Final, not an error."""
 

@@ -13,7 +13,7 @@ class OrderState(models.TextChoices):
     CANCELLED = "cancelled"
 
 
-# The whole state machine: each state and the states an order may move to from it.
+# The whole state machine: each state and the states an order may transition to from it.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     OrderState.CREATED: frozenset({OrderState.CONFIRMED, OrderState.CANCELLED}),
     OrderState.CONFIRMED: frozenset({OrderState.DELIVERED, OrderState.CANCELLED}),
@@ -157,12 +157,18 @@ UNKNOWN_ORDER = "unknown_order"
 
 
 class OrderEvent(models.Model):
-    """Something that happened to an order without changing its state, as django-oscar keeps
-    PaymentEvent apart from OrderStatusChange: the state history stays the path of states."""
+    """Something that happened to an order without changing its state, kept apart from
+    OrderStateChange so that the state history stays the path of states. orders/events.py
+    builds each kind."""
 
     order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE)
     kind = models.CharField(max_length=32, choices=OrderEventKind.choices)
-    detail = models.CharField(max_length=200)
+    detail = models.CharField(max_length=200)  # the human line; the facts are in `data`
+    # The facts of the kind, structured (orders/events.py builds them): states, amounts, codes.
+    # A default in the database too: code of before this column (a rolling deploy) still inserts.
+    data = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+    )
     # Payments' transaction id, when the fact is about a charge or a refund.
     transaction_id = models.CharField(max_length=64, blank=True, default="")
     # Who or what caused it: "payments" for what Payments answered, the admin user's name for

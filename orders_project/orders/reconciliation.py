@@ -8,7 +8,7 @@ the counts in /health/ready. A payment for an order Orders never had is kept as 
 UnknownOrderPayment, having no order to attach an event to.
 
 Safe to run twice or at once: each report is written once (under the order's row lock, per kind
-and transaction id), a decision moves an order through the compare-and-set once, and the
+and transaction id), a decision takes an order through the compare-and-set once, and the
 checkpoint only moves forward."""
 
 import logging
@@ -21,13 +21,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orders import events, services
-from orders.clients import PaymentResult, PaymentSnapshot, payments_client
+from orders.clients import ChargeOutcome, ChargeResult, PaymentSnapshot, payments_client
 from orders.metrics import RECONCILIATION_MISMATCHES
 from orders.models import (
     RECONCILIATION_CHECKPOINT,
     UNKNOWN_ORDER,
     Order,
-    OrderEventKind,
     OrderState,
     ReconciliationCheckpoint,
     UnknownOrderPayment,
@@ -36,7 +35,6 @@ from orders.models import (
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = RECONCILIATION_CHECKPOINT
-ACTOR = "reconciliation"
 # Each run asks again for this much before the last payment it compared: Payments' processes
 # stamp updated_at from their own clocks before they commit, so a row can appear later with a
 # time a little before one already seen (a skewed clock, a slow commit, the same instant).
@@ -118,19 +116,20 @@ def _compare(payments: list[PaymentSnapshot], report: RunReport) -> None:
         if payment.amount != order.price:
             # Not this order's payment to apply either: Payments refuses the order's own
             # charge (payment_conflict), and the order waits for a person.
-            _report(
-                order,
-                payment,
-                OrderEventKind.AMOUNT_DIFFERS,
-                f"Payments has {payment.amount}, the order {order.price}",
-                report,
+            mismatch = events.amount_differs(
+                payments_amount=payment.amount,
+                order_price=order.price,
+                transaction_id=payment.transaction_id,
             )
+            _report(order, mismatch, report)
         elif order.state == OrderState.CREATED:
             decisions.append(
-                PaymentResult(payment.order_number, payment.status, payment.transaction_id)
+                ChargeResult(
+                    payment.order_number, ChargeOutcome(payment.status), payment.transaction_id
+                )
             )
         elif mismatch := _state_mismatch(order, payment):
-            _report(order, payment, *mismatch, report)
+            _report(order, mismatch, report)
     if decisions:
         applied = services.orders_apply_payment_results(results=decisions)
         if applied:
@@ -143,10 +142,11 @@ def _compare(payments: list[PaymentSnapshot], report: RunReport) -> None:
             )
 
 
-def _state_mismatch(order: Order, payment: PaymentSnapshot) -> tuple[str, str] | None:
-    """The disagreement between a decided order and its payment, if any, as (kind, detail).
+def _state_mismatch(order: Order, payment: PaymentSnapshot) -> events.NewOrderEvent | None:
+    """The disagreement between a decided order and its payment, if any, as the event to
+    report.
 
-    Only contradictions that no answer in flight explains: Orders moves an order to cancelled
+    Only contradictions that no answer in flight explains: Orders takes an order to cancelled
     before it asks for the refund, and Payments never turns a decline into a charge, so a
     refunded charge of an order that is not cancelled, or a decline of a confirmed order, is
     one whatever the timing. A charge that stands for a cancelled order is one only when no
@@ -154,37 +154,37 @@ def _state_mismatch(order: Order, payment: PaymentSnapshot) -> tuple[str, str] |
     than what we read, and one Payments found nothing to give back for is what a method that
     charges nothing up front (cash on delivery) answers."""
     if payment.status == "refunded" and order.state != OrderState.CANCELLED:
-        return OrderEventKind.REFUNDED_NOT_CANCELLED, (
-            f"the charge was refunded at Payments; the order is {order.state}"
+        return events.refunded_not_cancelled(
+            order_state=order.state, transaction_id=payment.transaction_id
         )
     if payment.status == "declined" and order.state != OrderState.CANCELLED:
-        return OrderEventKind.STATUS_DIFFERS, (
-            f"Payments declined the payment; the order is {order.state}"
+        return events.status_differs(
+            payment_status=payment.status,
+            order_state=order.state,
+            transaction_id=payment.transaction_id,
         )
     if (
         payment.status == "confirmed"
         and order.state == OrderState.CANCELLED
         and order.refund_requested_at is None
     ):
-        return OrderEventKind.STATUS_DIFFERS, (
-            "Payments holds a confirmed charge; the order was cancelled with no refund asked for"
+        return events.status_differs(
+            payment_status=payment.status,
+            order_state=order.state,
+            transaction_id=payment.transaction_id,
         )
     return None
 
 
-def _report(order: Order, payment: PaymentSnapshot, kind: str, detail: str, report) -> None:
+def _report(order: Order, mismatch: events.NewOrderEvent, report: RunReport) -> None:
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(id=order.id)
-        recorded = events.order_event_record_once(
-            order=locked,
-            kind=kind,
-            detail=detail,
-            transaction_id=payment.transaction_id,
-            actor=ACTOR,
-        )
+        recorded = events.record_once(order=locked, event=mismatch)
     if recorded:
-        report.count(kind)
-        logger.warning("reconciliation: order %s: %s: %s", order.number, kind, detail)
+        report.count(mismatch.kind)
+        logger.warning(
+            "reconciliation: order %s: %s: %s", order.number, mismatch.kind, mismatch.detail
+        )
 
 
 def _report_unknown_order(payment: PaymentSnapshot, report: RunReport) -> None:

@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from orders import dispatch, events
+from orders import events, task_handles
 from orders.clients import payments_client
 from orders.exceptions import NothingToRefund
 from orders.models import Order, OrderEventKind
@@ -26,15 +26,8 @@ def order_refund_request(*, order: Order, queue: bool) -> None:
         # robust: with the broker down the cancel still stands; the re-drive queues the refund.
         # A lambda, not a partial: Django names a failed callback by its __qualname__.
         transaction.on_commit(
-            lambda number=order.number: dispatch.refund(order_number=number), robust=True
+            lambda number=order.number: task_handles.REFUND_PAYMENT.enqueue(number), robust=True
         )
-
-
-NOTHING_CHARGED = {
-    "payment_not_found": "no payment was taken",
-    # Declined, or confirmed by a method that charges nothing up front (cash on delivery).
-    "payment_not_refundable": "the payment was declined or charged nothing",
-}
 
 
 def order_refund_payment(*, order_number: str) -> None:
@@ -53,27 +46,20 @@ def order_refund_payment(*, order_number: str) -> None:
     try:
         refund = payments_client().refund_payment(order_number=order_number)
     except NothingToRefund as exc:
-        why = NOTHING_CHARGED.get(exc.payments_code, "nothing was charged")
         # Only if nobody queued the refund again meanwhile: a confirmation that arrived during
         # the call reopened it, and the charge it reports must still be refunded.
         _order_refund_settle(
             order_number=order_number,
-            kind=OrderEventKind.REFUND_NOT_NEEDED,
-            detail=f"no refund needed: {why} ({exc.payments_code})",
+            event=events.refund_not_needed(payments_code=exc.payments_code),
             queued_at=queued_at,
         )
         return
     _order_refund_settle(
-        order_number=order_number,
-        kind=OrderEventKind.REFUNDED,
-        detail="payment refunded",
-        transaction_id=refund.transaction_id,
+        order_number=order_number, event=events.refunded(transaction_id=refund.transaction_id)
     )
 
 
-def _order_refund_settle(
-    *, order_number: str, kind: str, detail: str, transaction_id: str = "", queued_at=None
-) -> None:
+def _order_refund_settle(*, order_number: str, event: events.NewOrderEvent, queued_at=None) -> None:
     """Close a due refund and record its event: a compare-and-set on "still due" (and, with
     `queued_at`, on "queued then"), so that of two runs of the task one records it."""
     due = Order.objects.filter(number=order_number, refund_queued_at__isnull=False)
@@ -81,18 +67,12 @@ def _order_refund_settle(
         due = due.filter(refund_queued_at=queued_at)
     now = timezone.now()
     with transaction.atomic():
-        refunded = kind == OrderEventKind.REFUNDED
+        refunded = event.kind == OrderEventKind.REFUNDED
         settled = due.update(
             refund_queued_at=None, refunded_at=now if refunded else None, updated_at=now
         )
         if not settled:
             return
         order = Order.objects.get(number=order_number)
-        order.events.create(
-            kind=kind,
-            detail=detail,
-            transaction_id=transaction_id,
-            actor=events.PAYMENTS,
-            created_at=now,
-        )
-    logger.info("order %s: %s", order_number, detail)
+        events.record(order=order, event=event, created_at=now)
+    logger.info("order %s: %s", order_number, event.detail)

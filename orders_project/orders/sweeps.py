@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from orders import dispatch, transitions
+from orders import task_handles, transitions, wake_up
 from orders.metrics import DELIVERY_LAG
 from orders.models import Order, OrderState
 
@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 def orders_deliver_due(*, now=None, batch_size: int | None = None) -> int:
-    """Move orders confirmed at least ORDERS_DELIVERY_DELAY_SECONDS ago to `delivered`.
+    """Deliver the orders confirmed at least ORDERS_DELIVERY_DELAY_SECONDS ago (a transition to
+    `delivered`).
 
     Several workers may run this at once: each locks its batch with SKIP LOCKED (PostgreSQL) or
     holds the database's single write lock (SQLite, IMMEDIATE transactions), so an order is
@@ -44,21 +45,21 @@ def orders_deliver_due(*, now=None, batch_size: int | None = None) -> int:
             ids = list(confirmed_at)
             if not ids:
                 return delivered
-            moved = transitions.orders_move_many(
+            changed = transitions.orders_transition_many(
                 from_state=OrderState.CONFIRMED,
-                moves=[
-                    transitions.Move(order_id, OrderState.DELIVERED, "delivery time reached")
+                transitions=[
+                    transitions.Transition(order_id, OrderState.DELIVERED, "delivery time reached")
                     for order_id in ids
                 ],
             )
-            moved_at = timezone.now()
-            delivered += len(moved)
-            logger.info("delivered %d orders", len(moved))
-        for order_id, changed_at in confirmed_at.items():
-            if order_id not in moved:
+            delivered_at = timezone.now()
+            delivered += len(changed)
+            logger.info("delivered %d orders", len(changed))
+        for order_id, confirmed in confirmed_at.items():
+            if order_id not in changed:
                 continue
             # Never negative in a real sweep; a test's `now` may run ahead of the clock.
-            DELIVERY_LAG.observe(max(0.0, (moved_at - (changed_at + delay)).total_seconds()))
+            DELIVERY_LAG.observe(max(0.0, (delivered_at - (confirmed + delay)).total_seconds()))
 
 
 def orders_redrive_stuck_payments(*, now=None) -> int:
@@ -71,15 +72,16 @@ def orders_redrive_stuck_payments(*, now=None) -> int:
     ).count()
     if missed:
         logger.warning("%d orders were waiting for a charger: waking it", missed)
-        dispatch.wake_charger()
+        wake_up.wake_charger()
     return missed
 
 
 def orders_redrive_stuck_refunds(*, now=None, batch_size: int | None = None) -> list[str]:
     """Queue the refund again for orders whose refund is still due long after it was last
     queued: its task was lost or gave up, or it is the check that a cancel from `created`
-    deferred. Oldest first, and each pick restarts its clock (refund_queued_at), so an order is
-    re-driven at most once per ORDERS_PAYMENT_STUCK_AFTER_SECONDS and every one gets its turn."""
+    left for later. Oldest first, and each pick restarts its clock (refund_queued_at), so an
+    order is re-driven at most once per ORDERS_PAYMENT_STUCK_AFTER_SECONDS and every one gets
+    its turn."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ORDERS_PAYMENT_STUCK_AFTER_SECONDS)
     due = Q(refund_queued_at__isnull=False)
@@ -92,7 +94,7 @@ def orders_redrive_stuck_refunds(*, now=None, batch_size: int | None = None) -> 
         )
         Order.objects.filter(due, number__in=numbers).update(refund_queued_at=now)
         for number in numbers:
-            transaction.on_commit(functools.partial(dispatch.refund, order_number=number))
+            transaction.on_commit(functools.partial(task_handles.REFUND_PAYMENT.enqueue, number))
     if numbers:
         logger.warning("re-queued the refund of %d orders", len(numbers))
     return numbers

@@ -1,4 +1,4 @@
-"""Payments service settings. Everything configurable comes from the environment (see README)."""
+"""Payments service settings. Configured from the environment: docs/settings.md."""
 
 import json
 from pathlib import Path

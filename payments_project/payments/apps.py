@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 
-# The last tree with both the squashed migration and the ones it replaces (README, Upgrading).
+# The last tree with both the squashed migration and the ones it replaces
+# (docs/operations.md, Upgrading).
 SQUASH_RELEASE = "commit 944810d"
 
 

@@ -18,7 +18,7 @@ from payments.apis import (
     payment_output,
 )
 from payments.auth import ServiceTokenAuthentication
-from payments.exceptions import PaymentBatchTooLarge
+from payments.exceptions import PaymentBatchTooLarge, PaymentInvalid
 from payments.parsers import LargeBodyJSONParser
 from servicekit.errors import error_body
 from servicekit.openapi import BODY_ERRORS, ErrorSerializer, error
@@ -160,14 +160,13 @@ class PaymentBatchApi(APIView):
         # One serializer validates every item, as DRF's ListSerializer does: building one per
         # item (DRF deep-copies its fields each time) would cost more than all the rest.
         item_serializer = PaymentCollectionApi.InputSerializer()
-        requests, refusals = [], {}
-        for index, item in enumerate(items):
+        requests: list[services.PaymentRequest | services.BatchItemResult] = []
+        for item in items:
             try:
                 data = item_serializer.run_validation(item)
             except serializers.ValidationError as exc:
-                requests.append(None)
-                errors = serializers.as_serializer_error(exc)
-                refusals[index] = error_body("invalid", "The payment has invalid fields.", errors)
+                invalid = PaymentInvalid(errors=serializers.as_serializer_error(exc))
+                requests.append(services.BatchItemResult(_order_number_of(item), error=invalid))
             else:
                 requests.append(
                     services.PaymentRequest(
@@ -178,16 +177,13 @@ class PaymentBatchApi(APIView):
                         method=data["paymentMethod"],
                     )
                 )
+        results = services.payment_create_batch(payments=requests)
+        return Response({"results": [_batch_item_output(result) for result in results]})
 
-        results = []
-        answers = services.payment_create_batch(payments=requests)
-        for index, (item, answer) in enumerate(zip(items, answers, strict=True)):
-            if isinstance(answer, tuple):
-                payment, created = answer
-                results.append({**payment_output(payment), "replayed": not created})
-            elif answer is None:
-                results.append({"orderNumber": _order_number_of(item), "error": refusals[index]})
-            else:  # a conflict, or its method unavailable: the order number was valid
-                error = error_body(answer.code, answer.message, answer.errors)
-                results.append({"orderNumber": requests[index].order_number, "error": error})
-        return Response({"results": results})
+
+def _batch_item_output(result: services.BatchItemResult) -> dict:
+    """One entry of `results`: a BatchPayment or a BatchPaymentError."""
+    if result.error is not None:
+        error = error_body(result.error.code, result.error.message, result.error.errors)
+        return {"orderNumber": result.order_number, "error": error}
+    return {**payment_output(result.payment), "replayed": result.replayed}

@@ -21,6 +21,13 @@ class PaymentNotRefundable(ApplicationError):
     message = "Only a confirmed payment can be refunded."
 
 
+class PaymentInvalid(ApplicationError):
+    """One item of POST /payment/batch with invalid fields, named in `errors`."""
+
+    code = "invalid"
+    message = "The payment has invalid fields."
+
+
 class PaymentBatchTooLarge(ApplicationError):
     """More items than PAYMENTS_BATCH_MAX_ITEMS: an `invalid` body; the message gives the limit."""
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 class PaymentStatus(models.TextChoices):
     CONFIRMED = "confirmed"
     DECLINED = "declined"
-    # The one move after the decision: confirmed -> refunded, made by services.payment_refund().
+    # The one change after the decision: confirmed -> refunded, made by services.payment_refund().
     REFUNDED = "refunded"
 
 

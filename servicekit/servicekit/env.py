@@ -87,7 +87,7 @@ def env_database(name: str, *, sqlite_path: os.PathLike) -> dict:
         options = config.setdefault("OPTIONS", {})
         options["connect_timeout"] = 5
         # Parameters bound by the server, and a statement run five times on a connection
-        # prepared there: the hot ones (an order's insert, a batch's moves) skip parsing and
+        # prepared there: the hot ones (an order's insert, a batch's transitions) skip parsing and
         # planning, and cost the client less to send (docs/performance.md). Off behind a pooler
         # that cannot route prepared statements (PgBouncer in transaction mode before 1.21,
         # docs/scaling.md). Django leaves psycopg's preparing off unless asked.

@@ -14,7 +14,7 @@ ORDER_NUMBER_PATTERN = "[a-z0-9]{8}"
 
 # What str.strip() removes, which DRF trims. Spelled out because "\s" differs between regex
 # engines: Python's counts \x1c-\x1f and \x85 as space, Unicode's White_Space (the schema's
-# validators) does not, and the schema must reject exactly what the server rejects.
+# validators) does not, and the schema must refuse exactly what the server refuses.
 PYTHON_WHITESPACE = (
     r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )

@@ -1,6 +1,6 @@
 """Refuse a body over API_MAX_BODY_BYTES by its Content-Length, before anything reads it.
 
-Why this stays beside DATA_UPLOAD_MAX_MEMORY_SIZE (the same number, issue 10): Django's cap
+Why this stays beside DATA_UPLOAD_MAX_MEMORY_SIZE (the same number): Django's cap
 covers a plain route as well as this does. It refuses by Content-Length when request.body is
 first read, and a chunked body without a Content-Length is never read under WSGI (both tested
 in tests/contract/test_abuse.py). It leaves two cases open:

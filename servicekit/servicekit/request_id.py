@@ -1,7 +1,7 @@
 """A request id on every log line: taken from X-Request-ID when it is safe to log, else made
 here, kept in a contextvar for the request's duration and sent back in the response.
 
-Ours, not django-guid (3.6.1, read for issue 10): it keeps the header name (GUID_HEADER_NAME)
+Ours, not django-guid (3.6.1): it keeps the header name (GUID_HEADER_NAME)
 and carries the id into Celery tasks, but offers two ways to treat a client's id and neither is
 our contract. With VALIDATE_GUID on (its default) any id that is not a UUID is replaced, so
 Orders' own ids ("req-o-1", a task id's fallback) and every caller's readable id are lost; with

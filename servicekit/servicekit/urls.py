@@ -31,10 +31,11 @@ register_converter(OrderNumberConverter, "order_number")
 
 
 def api_path(route: str, view, *, name: str) -> list:
-    """`route` (no trailing slash) and `route/`: every API route answers both, as the brief's curl
-    commands use both. Both carry the name, which the request metrics label a route by; of two
-    routes with one name reverse() gives the last, so the canonical form, without the slash, is
-    second. The schema documents that one only (servicekit.openapi.canonical_paths)."""
+    """`route` (no trailing slash) and `route/`: every API route answers both, as the curl
+    commands of README (Try it with curl) use both. Both carry the name, which the request
+    metrics label a route by; of two routes with one name reverse() gives the last, so the
+    canonical form, without the slash, is second. The schema documents that one only
+    (servicekit.openapi.canonical_paths)."""
     return [path(f"{route}/", view, name=name), path(route, view, name=name)]
 
 

@@ -6,7 +6,7 @@ Why granian and not gunicorn: it parses HTTP and moves bytes in Rust, outside th
 server's own share of a request is a fraction of gunicorn's gthread workers' (docs/performance.md,
 the layer table and the A/B).
 
-Settings, from the environment (defaults suit the 2-core machine; docs: README, Settings):
+Settings, from the environment (defaults suit the 2-core machine; docs/settings.md):
     WEB_BIND              host:port to listen on (default 0.0.0.0:8000)
     WEB_WORKERS           processes (default 2: one per core), each with its own GIL
     WEB_THREADS           threads per process running the application (default 4: a request

@@ -1,4 +1,4 @@
-"""`make up` and `make down` for real, on podman's Docker API: the brief's scenario with curl,
+"""`make up` and `make down` for real, on podman's Docker API: README's scenario with curl,
 a worker killed with SIGKILL, data kept across `make down` / `make up`, nothing left after
 `make down V=1`. The tests run in file order, each on the stack the one before left."""
 
@@ -138,8 +138,8 @@ def test_an_order_is_decided_then_delivered(orders_made):
     assert wait_for_state(number, {"delivered"}) == "delivered"
     answer = curl(f"{ORDERS}/order/{number}")
     assert answer.status == 200
-    moves = [(row["from"], row["to"]) for row in json.loads(answer.body)["history"]]
-    assert moves == [(None, "created"), ("created", "confirmed"), ("confirmed", "delivered")]
+    transitions = [(row["from"], row["to"]) for row in json.loads(answer.body)["history"]]
+    assert transitions == [(None, "created"), ("created", "confirmed"), ("confirmed", "delivered")]
 
 
 def test_payments_list_answers_with_the_token_and_401_without(orders_made):

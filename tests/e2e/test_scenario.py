@@ -1,4 +1,4 @@
-"""The brief's scenario over HTTP against the real processes, as its curl commands drive it."""
+"""The scenario of README's curl commands over HTTP against the real processes."""
 
 import time
 
@@ -7,7 +7,7 @@ import requests
 
 pytestmark = pytest.mark.e2e
 
-LEGAL_MOVES = {
+LEGAL_TRANSITIONS = {
     (None, "created"),
     ("created", "confirmed"),
     ("created", "cancelled"),
@@ -109,9 +109,9 @@ def test_scenario_every_order_is_paid_once_and_reaches_its_final_state(stack):
 
     for number, state in final.items():
         order = requests.get(f"{stack.orders_url}/order/{number}", timeout=5).json()
-        moves = [(row["from"], row["to"]) for row in order["history"]]
-        assert set(moves) <= LEGAL_MOVES, moves
-        assert moves[0] == (None, "created") and moves[-1][1] == state == order["state"]
+        transitions = [(row["from"], row["to"]) for row in order["history"]]
+        assert set(transitions) <= LEGAL_TRANSITIONS, transitions
+        assert transitions[0] == (None, "created") and transitions[-1][1] == state == order["state"]
 
 
 def test_scenario_confirmed_then_delivered(stack):
@@ -224,8 +224,8 @@ def test_scenario_confirmed_order_can_be_cancelled_once(stack):
     assert event["kind"] == "refunded", event
     assert event["transactionId"] == payment["transactionId"], (event, payment)
     # The history stays the path of states: the refund changed none.
-    moves = [(row["from"], row["to"]) for row in order["history"]]
-    assert moves == [(None, "created"), ("created", "confirmed"), ("confirmed", "cancelled")]
+    transitions = [(row["from"], row["to"]) for row in order["history"]]
+    assert transitions == [(None, "created"), ("created", "confirmed"), ("confirmed", "cancelled")]
     # The delivery sweep must leave it alone.
     time.sleep(stack.delivery_delay + 2)
     assert (

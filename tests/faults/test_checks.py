@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from fault_checks import assess, clean_orders, race_outcomes, unsettled
 from fault_report import Row, format_table
-from fault_snapshot import Event, Move, OrderRow, PaymentRow, Snapshot
+from fault_snapshot import Event, OrderRow, PaymentRow, Snapshot, Transition
 
 ALLOWED = {
     "created": ["cancelled", "confirmed"],
@@ -16,10 +16,10 @@ ALLOWED = {
 }
 PRICE, OTHER_PRICE = Decimal("10.00"), Decimal("11.00")
 TX1, TX2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
-CREATED = Move(None, "created", "order created")
-CONFIRMED = [CREATED, Move("created", "confirmed", f"payment confirmed ({TX1})")]
-BY_CUSTOMER = Move("created", "cancelled", "cancelled by customer")
-DECLINED = [CREATED, Move("created", "cancelled", f"payment declined ({TX1})")]
+CREATED = Transition(None, "created", "order created")
+CONFIRMED = [CREATED, Transition("created", "confirmed", f"payment confirmed ({TX1})")]
+BY_CUSTOMER = Transition("created", "cancelled", "cancelled by customer")
+DECLINED = [CREATED, Transition("created", "cancelled", f"payment declined ({TX1})")]
 LATE_CONFIRMED = Event("payment_after_cancellation", "payment confirmed after cancellation", TX1)
 LATE_DECLINED = Event("payment_after_cancellation", "payment declined after cancellation", TX1)
 REFUNDED = Event("refunded", "payment refunded", TX1)
@@ -39,7 +39,7 @@ def snapshot(orders: dict, payments: dict | None = None, events: dict | None = N
     ids = {}
     for order_id, (number, (state, history, *refund)) in enumerate(orders.items(), 1):
         snap.orders[number] = OrderRow(order_id, state, PRICE, *refund)
-        snap.history[order_id] = [Move(*m) for m in history]
+        snap.history[order_id] = [Transition(*m) for m in history]
         ids[number] = order_id
     for number, rows in (payments or {}).items():
         snap.payments[number] = [
@@ -86,29 +86,34 @@ LATE_AND_REFUNDED = ("cancelled", CANCELLED, False, True)
             "double_charged",
         ),
         (
-            {"a": ("cancelled", [*CONFIRMED, Move("confirmed", "cancelled", "by customer")])},
+            {"a": ("cancelled", [*CONFIRMED, Transition("confirmed", "cancelled", "by customer")])},
             {"a": [("confirmed", TX1)]},
             {},
             "cancelled_but_charged",
         ),
-        ({"a": ("delivered", [CREATED, Move("created", "delivered", "?")])}, {}, {}, "illegal"),
-        ({"a": ("confirmed", [Move("created", "confirmed", "?")])}, {}, {}, "illegal"),
+        (
+            {"a": ("delivered", [CREATED, Transition("created", "delivered", "?")])},
+            {},
+            {},
+            "illegal",
+        ),
+        ({"a": ("confirmed", [Transition("created", "confirmed", "?")])}, {}, {}, "illegal"),
         ({"a": ("cancelled", CONFIRMED)}, {"a": [("confirmed", TX1)]}, {}, "illegal"),
         (
-            {"a": ("cancelled", [*CANCELLED, Move("confirmed", "cancelled", "?")])},
+            {"a": ("cancelled", [*CANCELLED, Transition("confirmed", "cancelled", "?")])},
             {},
             {},
             "illegal",
         ),
         # A row that changes no state (what a note was before events) is no part of the path.
         (
-            {"a": ("cancelled", [*CANCELLED, Move("cancelled", "cancelled", "note")])},
+            {"a": ("cancelled", [*CANCELLED, Transition("cancelled", "cancelled", "note")])},
             {},
             {},
             "illegal",
         ),
         (
-            {"a": ("confirmed", [*CONFIRMED, Move("confirmed", "confirmed", "?")])},
+            {"a": ("confirmed", [*CONFIRMED, Transition("confirmed", "confirmed", "?")])},
             {"a": [("confirmed", TX1)]},
             {},
             "illegal",

@@ -12,7 +12,7 @@ from common.service import Service
 from django.conf import settings
 
 from config.celery_app import app as celery_app
-from orders import dispatch, services
+from orders import services, transitions, wake_up
 from orders.clients import payments_client
 from orders.models import Order, OrderState
 
@@ -43,14 +43,14 @@ def wake_up_guard(monkeypatch) -> str:
     run shares with any other run on that Redis. Each test gets a key of its own, so that a guard
     left set (its publish failed, or no charger ran) cannot swallow another test's wake-up;
     yields the key."""
-    key = f"{dispatch.WAKE_UP_GUARD_KEY}:test-{uuid.uuid4().hex}"
-    monkeypatch.setattr(dispatch, "WAKE_UP_GUARD_KEY", key)
-    dispatch._guard.cache_clear()
+    key = f"{wake_up.WAKE_UP_GUARD_KEY}:test-{uuid.uuid4().hex}"
+    monkeypatch.setattr(wake_up, "WAKE_UP_GUARD_KEY", key)
+    wake_up._guard.cache_clear()
     yield key
-    dispatch._guard.cache_clear()  # a test may have pointed it elsewhere
+    wake_up._guard.cache_clear()  # a test may have pointed it elsewhere
     with contextlib.suppress(redis.RedisError):  # a test that made Redis unreachable
-        dispatch._guard().delete(key)
-    dispatch._guard.cache_clear()
+        wake_up._guard().delete(key)
+    wake_up._guard.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +106,7 @@ def make_order():
         fields = {"name": "Ada", "address": "1 Loop Road", "price": Decimal("12.50"), **fields}
         order = services.order_create(**fields)
         for step in PATH_TO[state]:
-            order = services.order_transition(
+            order, _ = transitions.order_transition(
                 order_number=order.number, to_state=step, reason="test setup"
             )
         assert order.state == state

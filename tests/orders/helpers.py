@@ -85,7 +85,7 @@ def charge() -> int:
 
 def assert_legal_history(order: Order) -> None:
     """The history is the path of states: it starts at `created`, each row starts where the
-    previous one ended, and each move is allowed (facts that change no state are events)."""
+    previous one ended, and each transition is allowed (facts that change no state are events)."""
     rows = list(order.history.order_by("id"))
     assert rows
     assert (rows[0].from_state, rows[0].to_state) == (None, OrderState.CREATED)

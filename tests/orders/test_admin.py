@@ -309,7 +309,7 @@ def test_admin_cancel_action_says_why_an_order_was_not_cancelled(admin_client, m
     )
     assert level_messages(response, messages.SUCCESS) == []
     assert Order.objects.get(pk=delivered.pk).state == OrderState.DELIVERED
-    # A refused cancel leaves no trace: no move, no event, no log entry.
+    # A refused cancel leaves no trace: no transition, no event, no log entry.
     assert OrderStateChange.objects.count() == history_before
     assert not OrderEvent.objects.filter(kind=OrderEventKind.CANCELLED_BY_OPERATOR).exists()
     assert not LogEntry.objects.exists()

@@ -157,18 +157,20 @@ def test_order_detail_api_shows_a_late_result_and_its_refund_as_events(
         ("created", "cancelled"),
     ]
     assert [set(event) for event in body["events"]] == [
-        {"kind", "detail", "transactionId", "actor", "at"}
+        {"kind", "detail", "data", "transactionId", "actor", "at"}
     ] * 2
     assert [{k: v for k, v in e.items() if k != "at"} for e in body["events"]] == [
         {
             "kind": "payment_after_cancellation",
             "detail": "payment confirmed after cancellation",
+            "data": {"outcome": "confirmed"},
             "transactionId": "tx-late",
             "actor": "payments",
         },
         {
             "kind": "refunded",
             "detail": "payment refunded",
+            "data": {},
             "transactionId": "tx-refund",
             "actor": "payments",
         },
@@ -182,7 +184,7 @@ def test_order_detail_api_shows_an_event_without_a_transaction_id_as_empty(
     api_client, make_order, http
 ):
     order = make_order()
-    services.order_cancel(order_number=order.number)  # a refund check is due, deferred
+    services.order_cancel(order_number=order.number)  # a refund check is due, left for later
     url = f"{settings.PAYMENTS_URL}/payment/{order.number}/refund"
     http.add("POST", url, status=404, json={"code": "payment_not_found", "message": "none"})
     refunds.order_refund_payment(order_number=order.number)
@@ -379,8 +381,8 @@ def _created_orders_answer(response) -> tuple[int, bytes, dict]:
     status, the body's bytes and every header but the request id."""
     body = response.json()
     content = response.content
-    for moving in ("orderNumber", "createdAt", "updatedAt"):
-        content = content.replace(body[moving].encode(), b"<" + moving.encode() + b">")
+    for varying in ("orderNumber", "createdAt", "updatedAt"):
+        content = content.replace(body[varying].encode(), b"<" + varying.encode() + b">")
     headers = {name: value for name, value in response.items() if name != "X-Request-ID"}
     return response.status_code, content, headers
 

@@ -19,9 +19,10 @@ from helpers import (
     sent_numbers,
 )
 
-from orders import charging, dispatch, services, sweeps
+from orders import charging, services, sweeps, wake_up
 from orders.exceptions import PaymentsUnavailable
 from orders.models import Order, OrderEventKind, OrderState
+from orders.task_handles import TaskHandle
 from orders.tasks import charge_orders, redrive_stuck_payments
 
 pytestmark = pytest.mark.django_db
@@ -220,7 +221,9 @@ def test_charge_hands_a_failed_batch_over_with_a_jittered_countdown(
     http.add("POST", batch_url, status=503)
     handed = []
     monkeypatch.setattr(
-        dispatch, "_queue", lambda name, *args, **options: handed.append((name, args, options))
+        TaskHandle,
+        "enqueue",
+        lambda handle, *args, **options: handed.append((handle.name, args, options)),
     )
 
     for _ in range(20):
@@ -296,7 +299,7 @@ def test_redrive_wakes_the_charger_for_an_order_whose_claim_expired(
     expire_claim(order, seconds=5)
     # The failed charger left the wake-up guard to expire (ORDERS_CHARGE_WAKE_UP_GUARD_MS); the
     # re-drive runs every ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS, long after that.
-    dispatch.release_wake_up()
+    wake_up.release_wake_up()
     assert redrive(django_capture_on_commit_callbacks) == 1
 
     assert len(http.calls) == MAX_CALLS + 1
@@ -389,12 +392,14 @@ def test_charge_takes_orders_that_come_in_during_its_run_without_another_charger
     def order_arrives_while_in_flight(request):
         if not later:
             later.append(services.order_create(name="Bo", address="2 Loop Road", price=1))
-            dispatch.wake_charger()  # what the new order's on-commit does
+            wake_up.wake_charger()  # what the new order's on-commit does
         return batch_echo()(request)
 
     http.add_callback("POST", batch_url, callback=order_arrives_while_in_flight)
     queued = []
-    monkeypatch.setattr(dispatch, "_queue", lambda name, *args, **options: queued.append(name))
+    monkeypatch.setattr(
+        TaskHandle, "enqueue", lambda handle, *args, **options: queued.append(handle.name)
+    )
 
     assert charge() == 2
 
@@ -411,7 +416,9 @@ def test_charge_hands_over_to_a_fresh_wake_up_after_its_run_time(
     monkeypatch.setattr(charging, "CHARGER_RUN_SECONDS", 0)
     settings.ORDERS_PAYMENT_BATCH_SIZE = 1
     queued = []
-    monkeypatch.setattr(dispatch, "_queue", lambda name, *args, **options: queued.append(name))
+    monkeypatch.setattr(
+        TaskHandle, "enqueue", lambda handle, *args, **options: queued.append(handle.name)
+    )
 
     assert charge() == 1  # one round, then the run time is up
 
@@ -439,7 +446,7 @@ def test_charge_retries_only_the_orders_payments_could_not_decide(make_order, ht
     assert charge() == 1  # the charger's own decisions; the retrying task decides the other
 
     assert state_of(now) == state_of(later) == OrderState.CONFIRMED
-    # The retries sent the deferred order alone, and show in the retry metric.
+    # The retries sent the unavailable order alone, and show in the retry metric.
     assert [sent_numbers(call) for call in http.calls] == [
         [later.number, now.number],
         [later.number],

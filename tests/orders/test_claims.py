@@ -9,7 +9,7 @@ from celery import signals
 from django.utils import timezone
 from helpers import batch_echo, batch_item, batch_refuse_all, charge
 
-from orders import claims, dispatch, tasks
+from orders import claims
 from orders.models import Order, OrderState
 
 pytestmark = pytest.mark.django_db
@@ -134,9 +134,10 @@ def test_orders_no_longer_created_are_left_alone(make_order, http, batch_url, st
     )
 
 
-def test_a_given_back_order_answered_as_a_replay_moves_once(make_order, http, batch_url):
+def test_a_given_back_order_answered_as_a_replay_transitions_once(make_order, http, batch_url):
     # The dead run's call had reached Payments: the second call is answered with the stored
-    # payment (replayed), and the order moves once.
+    # payment (replayed), and the order
+    # transitions once.
     order, _ = claimed_by_a_run(make_order, http, batch_url)
     stored = batch_item(order.number, "confirmed", replayed=True)
     http.remove("POST", batch_url)
@@ -172,12 +173,12 @@ def test_a_worker_start_gives_back_the_claims_of_its_dead_run(
         pinged.append(timeout)
         return {NODE}
 
-    monkeypatch.setattr(dispatch, "live_workers", live_workers)
+    monkeypatch.setattr(claims, "live_workers", live_workers)
 
     signals.worker_init.send(sender=Started(NODE))
     signals.worker_ready.send(sender=Started(NODE))
 
-    assert pinged == [tasks.LIVE_WORKERS_PING_SECONDS]
+    assert pinged == [claims.LIVE_WORKERS_PING_SECONDS]
     order.refresh_from_db()
     assert order.state == OrderState.CONFIRMED
     assert order.payment_claimed_by.split(" ")[0] == NODE

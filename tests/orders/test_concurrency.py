@@ -51,7 +51,7 @@ def test_order_create_api_from_many_threads_gives_unique_numbers(http, batch_url
     assert all(re.fullmatch(ORDER_NUMBER_PATTERN, number) for number in numbers)
     assert Order.objects.count() == THREADS
     # Each order was created once, sent to Payments once (the wake-ups coalesce, so a batch may
-    # carry several), and moved once.
+    # carry several), and transitioned once.
     sent = sorted(number for call in http.calls for number in sent_numbers(call))
     assert sent == sorted(numbers)
     for order in Order.objects.all():
@@ -108,8 +108,8 @@ def test_order_cancel_racing_a_declined_payment_cancels_exactly_once(make_order)
         cancel_outcome, IllegalTransition
     )
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
-    moves = order.history.filter(to_state=OrderState.CANCELLED, from_state=OrderState.CREATED)
-    assert moves.count() == 1
+    cancels = order.history.filter(to_state=OrderState.CANCELLED, from_state=OrderState.CREATED)
+    assert cancels.count() == 1
     late = order.events.filter(kind=OrderEventKind.PAYMENT_AFTER_CANCELLATION)
     # The customer's cancel went through first exactly when the decline became a late result.
     assert late.count() == (0 if isinstance(cancel_outcome, Exception) else 1)

@@ -40,4 +40,4 @@ def test_env_example_lists_every_setting_the_code_reads():
     read = names_read_from_environment()
     assert {"ORDERS_PAGE_SIZE", "PAYMENTS_PAGE_SIZE", "WEB_WORKERS"} <= read  # the scan works
     missing = read - names_in_env_example()
-    assert not missing, f"add these to .env.example (and README, Settings): {sorted(missing)}"
+    assert not missing, f"add these to .env.example (and docs/settings.md): {sorted(missing)}"

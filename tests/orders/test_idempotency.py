@@ -52,7 +52,7 @@ def test_order_create_api_replay_answers_what_was_first_answered(api_client):
 
     again = post(api_client)
 
-    # The order moved on; the replay is the response of the request that created it.
+    # The order changed state since; the replay is the response of the request that created it.
     assert again.status_code == 201
     assert again.json() == first.json()
     assert again.json()["state"] == "created"

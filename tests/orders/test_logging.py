@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = {"name": "Ada", "address": "1 Loop Road", "price": "12.50"}
-MOVED = "1 of 1 orders moved from created"  # the charger applying its batch's one result
+TRANSITIONED = (
+    "1 of 1 orders transitioned from created"  # the charger applying its batch's one result
+)
 
 
 @pytest.mark.parametrize("sent", ["abc-123", "A.b_C-9", "x" * 64, "0f" * 16])
@@ -73,8 +75,8 @@ def test_request_id_reaches_payments_and_the_task_logs(api_client, http, batch_u
     [call] = http.calls
     assert call.request.url == batch_url
     assert call.request.headers["X-Request-ID"] == "req-story-1"
-    moved = [e for e in log_events() if e["message"] == MOVED]
-    assert [(e["request_id"], e["logger"]) for e in moved] == [
+    transitioned = [e for e in log_events() if e["message"] == TRANSITIONED]
+    assert [(e["request_id"], e["logger"]) for e in transitioned] == [
         ("req-story-1", "orders.transitions")
     ]
 
@@ -97,8 +99,8 @@ def test_request_id_travels_in_the_task_headers_to_the_worker(
     order.refresh_from_db()
     assert order.state == OrderState.CANCELLED
     assert http.calls[0].request.headers["X-Request-ID"] == "req-from-web"
-    moved = [e for e in log_events() if e["message"] == MOVED]
-    assert [e["request_id"] for e in moved] == ["req-from-web"]
+    transitioned = [e for e in log_events() if e["message"] == TRANSITIONED]
+    assert [e["request_id"] for e in transitioned] == ["req-from-web"]
     assert request_id.get() is None
 
 

@@ -1,4 +1,4 @@
-"""GET /metrics read back with prometheus_client's own parser while orders move.
+"""GET /metrics read back with prometheus_client's own parser while orders change state.
 
 The suite runs in one process without PROMETHEUS_MULTIPROC_DIR, so the default registry answers
 and counters keep what earlier tests added: every assertion is about a change (`scrape`, in
@@ -18,7 +18,7 @@ from helpers import MAX_CALLS, batch_echo, charge
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from orders import selectors, services, sweeps
+from orders import selectors, sweeps, transitions
 from orders.models import Order, OrderState
 from orders.tasks import charge_waiting_orders
 
@@ -33,7 +33,7 @@ def test_metrics_orders_in_state_follow_the_orders(scrape, make_order, api_clien
     created = scrape()
     assert created.change_since(before, "orders_in_state", state="created") == 1
 
-    services.order_transition(order_number=order.number, to_state="confirmed", reason="test")
+    transitions.order_transition(order_number=order.number, to_state="confirmed", reason="test")
     confirmed = scrape()
     assert confirmed.change_since(before, "orders_in_state", state="created") == 0
     assert confirmed.change_since(before, "orders_in_state", state="confirmed") == 1

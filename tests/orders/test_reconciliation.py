@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from helpers import MAX_CALLS, assert_retries_payments_unavailable, payment_body
 
-from orders import reconciliation, services
+from orders import reconciliation, services, transitions
 from orders.clients import PaymentSnapshot, payments_client, rfc_3339
 from orders.exceptions import PaymentsUnavailable
 from orders.models import (
@@ -367,7 +367,7 @@ def test_reconcile_reports_a_charge_standing_for_a_cancel_with_no_refund_asked(
     http, list_url, make_order
 ):
     order = make_order()
-    services.order_transition(
+    transitions.order_transition(
         order_number=order.number, to_state=OrderState.CANCELLED, reason="test setup"
     )
     serve(http, list_url, [payment(order, "confirmed")])

@@ -15,7 +15,7 @@ from django.utils import timezone
 from helpers import MAX_CALLS, assert_legal_history, batch_echo, charge, redrive
 
 from orders import services, sweeps
-from orders.exceptions import PaymentRejected, PaymentsUnavailable
+from orders.exceptions import PaymentRefused, PaymentsUnavailable
 from orders.models import Order, OrderEventKind, OrderState
 from orders.selectors import orders_stuck_count
 from orders.tasks import refund_payment
@@ -212,7 +212,7 @@ def test_late_decline_after_cancel_queues_no_refund(make_order, django_capture_o
 
     assert callbacks == []
     assert all_events(order) == [late("declined", "tx-late")]
-    assert fresh(order).refund_queued_at is not None  # only the deferred check stays due
+    assert fresh(order).refund_queued_at is not None  # only the postponed check stays due
 
 
 def test_charge_confirmed_while_the_customer_cancels_is_refunded(
@@ -258,7 +258,7 @@ def test_payment_that_timed_out_before_a_cancel_is_found_and_refunded(
     make_order, http, batch_url, django_capture_on_commit_callbacks
 ):
     """Payments charged, but its answer never came back; the customer cancelled before the
-    retry, which then stops asking. The deferred check finds the charge and refunds it."""
+    retry, which then stops asking. The postponed check finds the charge and refunds it."""
     order = make_order()
 
     def charge_then_time_out_while_the_customer_cancels(request):
@@ -431,7 +431,7 @@ def test_refund_payment_other_refusals_stay_due_without_retry(
     result = refund_payment.delay(order.number)
 
     assert len(http.calls) == 1
-    assert isinstance(result.result, PaymentRejected)
+    assert isinstance(result.result, PaymentRefused)
     assert fresh(order).refund_queued_at is not None  # an operator fixes it; re-drive tries again
     assert refund_events(order) == []
     age_refund(order, STUCK + timedelta(seconds=1))

@@ -6,7 +6,7 @@ from django.db import IntegrityError
 from helpers import ORDER_NUMBER_PATTERN, assert_legal_history, batch_echo, sent_numbers
 
 from orders import services
-from orders.clients import PaymentResult
+from orders.clients import ChargeOutcome, ChargeResult
 from orders.exceptions import IllegalTransition
 from orders.models import Order, OrderEventKind, OrderState, OrderStateChange
 
@@ -242,10 +242,12 @@ def test_orders_apply_payment_results_applies_a_mixed_batch(
         make_order(state=OrderState.CANCELLED),
     )
     results = [
-        PaymentResult(waiting.number, "confirmed", "tx-a"),
-        PaymentResult(declined.number, "declined", "tx-b"),
-        PaymentResult(cancelled.number, "confirmed", "tx-c"),
-        PaymentResult("zzzzzzzz", "confirmed", "tx-d"),  # no such order: nothing to apply
+        ChargeResult(waiting.number, ChargeOutcome.CONFIRMED, "tx-a"),
+        ChargeResult(declined.number, ChargeOutcome.DECLINED, "tx-b"),
+        ChargeResult(cancelled.number, ChargeOutcome.CONFIRMED, "tx-c"),
+        ChargeResult(
+            "zzzzzzzz", ChargeOutcome.CONFIRMED, "tx-d"
+        ),  # no such order: nothing to apply
     ]
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

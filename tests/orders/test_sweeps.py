@@ -126,16 +126,16 @@ def test_cancel_after_delivery_is_refused(make_order, api_client):
 def test_orders_deliver_due_leaves_an_order_cancelled_after_it_was_selected(
     make_order, monkeypatch
 ):
-    """The sweep's selection and its move are apart: a cancel in between wins, and the order is
-    neither delivered nor counted (the move is transitions' compare-and-set)."""
+    """The sweep's selection and its transition are apart: a cancel in between wins, and the
+    order is neither delivered nor counted (the transition is the gate's compare-and-set)."""
     kept, cancelled = (confirmed_since(make_order, DELAY * 2) for _ in range(2))
-    real_move_many = transitions.orders_move_many
+    real_transition_many = transitions.orders_transition_many
 
     def cancel_first(**kwargs):
         services.order_cancel(order_number=cancelled.number)
-        return real_move_many(**kwargs)
+        return real_transition_many(**kwargs)
 
-    monkeypatch.setattr(transitions, "orders_move_many", cancel_first)
+    monkeypatch.setattr(transitions, "orders_transition_many", cancel_first)
 
     assert sweeps.orders_deliver_due() == 1
 

@@ -19,8 +19,8 @@ from servicekit import tracing
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORDER = {"name": "Ada", "address": "1 Loop Road", "price": "12.50"}
-# The state update of the batch's results: the ORM's UPDATE (SQLite), or the one-statement move
-# of transitions.orders_move_many (PostgreSQL). The claim's UPDATE sets another column.
+# The state update of the batch's results: the ORM's UPDATE (SQLite), or the one-statement
+# transition of orders/db.py (PostgreSQL). The claim's UPDATE sets another column.
 STATE_UPDATE = re.compile(r'UPDATE "?orders_order"?( AS o)? SET "?state"?')
 
 

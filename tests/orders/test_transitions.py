@@ -1,6 +1,6 @@
-"""The transition gate (orders/transitions.py). orders_move_many: the set-based gate a batch of
-payment results and the delivery sweep go through, one compare-and-set for the batch, one history
-row per move; order_transition: one order, and the state machine it enforces."""
+"""The transition gate (orders/transitions.py). orders_transition_many: the set-based gate a batch
+of payment results and the delivery sweep go through, one compare-and-set for the batch, one
+history row per transition; order_transition: one order, and the state machine it enforces."""
 
 import itertools
 from datetime import UTC, datetime
@@ -9,10 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders import services, transitions
+from orders import db, services, transitions
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import ALLOWED_TRANSITIONS, Order, OrderState, OrderStateChange, sources_of
-from orders.transitions import Move
+from orders.transitions import Transition
 
 pytestmark = pytest.mark.django_db
 
@@ -22,19 +22,19 @@ def states(*orders) -> list[str]:
     return [found[order.pk].state for order in orders]
 
 
-def test_orders_move_many_moves_each_order_to_its_own_state(make_order):
+def test_orders_transition_many_takes_each_order_to_its_own_state(make_order):
     paid, declined, other = make_order(), make_order(), make_order()
 
-    moved = transitions.orders_move_many(
+    changed = transitions.orders_transition_many(
         from_state=OrderState.CREATED,
-        moves=[
-            Move(paid.pk, OrderState.CONFIRMED, "payment confirmed (tx-1)"),
-            Move(declined.pk, OrderState.CANCELLED, "payment declined (tx-2)"),
-            Move(other.pk, OrderState.CONFIRMED, "payment confirmed (tx-3)"),
+        transitions=[
+            Transition(paid.pk, OrderState.CONFIRMED, "payment confirmed (tx-1)"),
+            Transition(declined.pk, OrderState.CANCELLED, "payment declined (tx-2)"),
+            Transition(other.pk, OrderState.CONFIRMED, "payment confirmed (tx-3)"),
         ],
     )
 
-    assert moved == {paid.pk, declined.pk, other.pk}
+    assert changed == {paid.pk, declined.pk, other.pk}
     assert states(paid, declined, other) == ["confirmed", "cancelled", "confirmed"]
     for order, to_state, reason in [
         (paid, "confirmed", "payment confirmed (tx-1)"),
@@ -45,13 +45,15 @@ def test_orders_move_many_moves_each_order_to_its_own_state(make_order):
         assert rows == [(None, "created", "order created"), ("created", to_state, reason)]
 
 
-def test_orders_move_many_writes_one_history_row_per_move_at_the_time_of_the_move(make_order):
+def test_orders_transition_many_writes_one_history_row_per_transition_at_its_time(make_order):
     orders = [make_order(state=OrderState.CONFIRMED) for _ in range(4)]
     rows_before = OrderStateChange.objects.count()
 
-    transitions.orders_move_many(
+    transitions.orders_transition_many(
         from_state=OrderState.CONFIRMED,
-        moves=[Move(order.pk, OrderState.DELIVERED, "delivery time reached") for order in orders],
+        transitions=[
+            Transition(order.pk, OrderState.DELIVERED, "delivery time reached") for order in orders
+        ],
     )
 
     assert OrderStateChange.objects.count() == rows_before + len(orders)
@@ -61,7 +63,7 @@ def test_orders_move_many_writes_one_history_row_per_move_at_the_time_of_the_mov
         assert row.created_at == order.state_changed_at == order.updated_at
 
 
-def test_orders_move_many_leaves_orders_no_longer_in_the_source_state(make_order):
+def test_orders_transition_many_leaves_orders_no_longer_in_the_source_state(make_order):
     waiting = make_order()
     cancelled = make_order(state=OrderState.CANCELLED)
     delivered = make_order(state=OrderState.DELIVERED)
@@ -69,12 +71,14 @@ def test_orders_move_many_leaves_orders_no_longer_in_the_source_state(make_order
         o.pk: list(o.history.values_list("id", flat=True)) for o in (cancelled, delivered)
     }
 
-    moved = transitions.orders_move_many(
+    changed = transitions.orders_transition_many(
         from_state=OrderState.CREATED,
-        moves=[Move(o.pk, OrderState.CONFIRMED, "paid") for o in (waiting, cancelled, delivered)],
+        transitions=[
+            Transition(o.pk, OrderState.CONFIRMED, "paid") for o in (waiting, cancelled, delivered)
+        ],
     )
 
-    assert moved == {waiting.pk}
+    assert changed == {waiting.pk}
     assert states(waiting, cancelled, delivered) == ["confirmed", "cancelled", "delivered"]
     for order in (cancelled, delivered):
         assert list(order.history.values_list("id", flat=True)) == rows_before[order.pk]
@@ -89,48 +93,53 @@ def test_orders_move_many_leaves_orders_no_longer_in_the_source_state(make_order
         (OrderState.DELIVERED, OrderState.CANCELLED),
     ],
 )
-def test_orders_move_many_refuses_a_move_the_state_machine_does_not_allow(
+def test_orders_transition_many_refuses_a_transition_the_state_machine_does_not_allow(
     make_order, from_state, to_state
 ):
     other, order = make_order(state=from_state), make_order(state=from_state)
-    # A legal move first in the batch, where the source state has one.
-    legal = [Move(other.pk, to, "legal") for to in sorted(ALLOWED_TRANSITIONS[from_state])][:1]
+    # A legal transition first in the batch, where the source state has one.
+    legal = [Transition(other.pk, to, "legal") for to in sorted(ALLOWED_TRANSITIONS[from_state])][
+        :1
+    ]
     rows_before = OrderStateChange.objects.count()
 
     with pytest.raises(ValueError, match="not in ALLOWED_TRANSITIONS"):
-        transitions.orders_move_many(
-            from_state=from_state, moves=[*legal, Move(order.pk, to_state, "illegal")]
+        transitions.orders_transition_many(
+            from_state=from_state, transitions=[*legal, Transition(order.pk, to_state, "illegal")]
         )
 
-    # Refused before anything is written, the legal move of the batch too.
+    # Refused before anything is written, the legal transition of the batch too.
     assert states(other, order) == [from_state, from_state]
     assert OrderStateChange.objects.count() == rows_before
 
 
-def test_orders_move_many_without_moves_touches_nothing():
+def test_orders_transition_many_without_transitions_touches_nothing():
     with CaptureQueriesContext(connection) as queries:
-        assert transitions.orders_move_many(from_state=OrderState.CREATED, moves=[]) == set()
+        assert (
+            transitions.orders_transition_many(from_state=OrderState.CREATED, transitions=[])
+            == set()
+        )
     assert len(queries) == 0
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL only")
-def test_orders_move_many_is_one_statement(make_order):
+def test_orders_transition_many_is_one_statement(make_order):
     orders = [make_order() for _ in range(5)]
 
     with CaptureQueriesContext(connection) as queries:
-        moved = transitions.orders_move_many(
+        changed = transitions.orders_transition_many(
             from_state=OrderState.CREATED,
-            moves=[Move(order.pk, OrderState.CONFIRMED, "paid") for order in orders],
+            transitions=[Transition(order.pk, OrderState.CONFIRMED, "paid") for order in orders],
         )
 
-    assert moved == {order.pk for order in orders}
+    assert changed == {order.pk for order in orders}
     assert len(queries) == 1
 
 
 # --- order_transition: one order through the gate, and the state machine it enforces -----------
 
 # Written out by hand, not derived from ALLOWED_TRANSITIONS, so that a wrong mapping fails here.
-LEGAL_MOVES = {
+LEGAL_TRANSITIONS = {
     (OrderState.CREATED, OrderState.CONFIRMED),
     (OrderState.CREATED, OrderState.CANCELLED),
     (OrderState.CONFIRMED, OrderState.DELIVERED),
@@ -142,11 +151,11 @@ ALL_PAIRS = list(itertools.product(OrderState.values, repeat=2))
 def test_allowed_transitions_match_the_specified_state_machine():
     assert len(ALL_PAIRS) == 16
     declared = {(src, dst) for src, targets in ALLOWED_TRANSITIONS.items() for dst in targets}
-    assert declared == LEGAL_MOVES
+    assert declared == LEGAL_TRANSITIONS
     assert set(ALLOWED_TRANSITIONS) == set(OrderState.values)
 
 
-def test_sources_of_lists_the_states_that_may_move_to_a_state():
+def test_sources_of_lists_the_states_that_may_transition_to_a_state():
     assert set(sources_of(OrderState.CANCELLED)) == {OrderState.CREATED, OrderState.CONFIRMED}
     assert sources_of(OrderState.DELIVERED) == [OrderState.CONFIRMED]
     assert sources_of(OrderState.CREATED) == []
@@ -158,19 +167,19 @@ def test_order_transition_allows_exactly_the_legal_moves(make_order, from_state,
     rows_before = order.history.count()
     changed_at_before = Order.objects.get(pk=order.pk).state_changed_at
 
-    if (from_state, to_state) in LEGAL_MOVES:
-        moved = services.order_transition(
+    if (from_state, to_state) in LEGAL_TRANSITIONS:
+        changed, _ = transitions.order_transition(
             order_number=order.number, to_state=to_state, reason="by test"
         )
-        assert moved.state == to_state
+        assert changed.state == to_state
         assert Order.objects.get(pk=order.pk).state == to_state
         assert order.history.count() == rows_before + 1
         last = order.history.order_by("-id").first()
         assert (last.from_state, last.to_state, last.reason) == (from_state, to_state, "by test")
-        assert moved.state_changed_at >= changed_at_before
+        assert changed.state_changed_at >= changed_at_before
     else:
         with pytest.raises(IllegalTransition) as caught:
-            services.order_transition(
+            transitions.order_transition(
                 order_number=order.number, to_state=to_state, reason="by test"
             )
         assert caught.value.status_code == 409
@@ -184,8 +193,8 @@ def test_order_transition_allows_exactly_the_legal_moves(make_order, from_state,
 
 def test_order_transition_writes_one_history_row_per_state_change(make_order):
     order = make_order()
-    services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
-    services.order_transition(order_number=order.number, to_state="delivered", reason="arrived")
+    transitions.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+    transitions.order_transition(order_number=order.number, to_state="delivered", reason="arrived")
 
     rows = list(order.history.values_list("from_state", "to_state", "reason"))
     assert rows == [
@@ -209,14 +218,14 @@ def test_order_transition_rejects_a_state_that_does_not_exist(make_order):
     order = make_order()
 
     with pytest.raises(IllegalTransition):
-        services.order_transition(order_number=order.number, to_state="shipped", reason="no")
+        transitions.order_transition(order_number=order.number, to_state="shipped", reason="no")
 
     assert Order.objects.get(pk=order.pk).state == OrderState.CREATED
 
 
 def test_order_transition_of_an_unknown_order_raises_not_found():
     with pytest.raises(OrderNotFound) as caught:
-        services.order_transition(order_number="zzzzzzzz", to_state="cancelled", reason="no")
+        transitions.order_transition(order_number="zzzzzzzz", to_state="cancelled", reason="no")
 
     assert caught.value.status_code == 404
     assert not OrderStateChange.objects.exists()
@@ -226,21 +235,21 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
     make_order, monkeypatch
 ):
     """Simulate another process cancelling between our read and our UPDATE: the UPDATE matches
-    nothing, the loop reads `cancelled`, and the move is refused instead of overwriting."""
+    nothing, the loop reads `cancelled`, and the transition is refused instead of overwriting."""
     order = make_order()
-    real_move = transitions._order_move_from
+    real_compare_and_set = db.order_transition_from
     raced = []
 
-    def cancel_then_move_once(**kwargs):
+    def cancel_then_compare_and_set(**kwargs):
         if not raced:
             raced.append(True)
             Order.objects.filter(pk=order.pk).update(state=OrderState.CANCELLED)
-        return real_move(**kwargs)
+        return real_compare_and_set(**kwargs)
 
-    monkeypatch.setattr(transitions, "_order_move_from", cancel_then_move_once)
+    monkeypatch.setattr(db, "order_transition_from", cancel_then_compare_and_set)
 
     with pytest.raises(IllegalTransition) as caught:
-        services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+        transitions.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
 
     assert raced == [True]
     assert caught.value.from_state == OrderState.CANCELLED
@@ -250,22 +259,23 @@ def test_order_transition_rereads_the_state_when_the_first_compare_and_set_loses
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL only")
 def test_order_transition_from_the_usual_state_is_one_statement(make_order):
-    """The move assumes the usual source state: no read before it, one round trip in all."""
+    """The transition assumes the usual source state: no read before it, one round trip in all."""
     order = make_order()
     with CaptureQueriesContext(connection) as queries:
-        services.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
+        transitions.order_transition(order_number=order.number, to_state="confirmed", reason="paid")
     assert len(queries) == 1
 
-    # Cancelling a confirmed order: the assumed `created` misses, a read, then the move.
+    # Cancelling a confirmed order: the assumed `created` misses, a read, then the transition.
     with CaptureQueriesContext(connection) as queries:
-        services.order_transition(order_number=order.number, to_state="cancelled", reason="x")
+        transitions.order_transition(order_number=order.number, to_state="cancelled", reason="x")
     assert len(queries) == 3
     assert Order.objects.get(pk=order.pk).state == OrderState.CANCELLED
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
-def test_order_move_plan_does_not_depend_on_stale_state_statistics():
-    """Statistics taken while no order was `created`, then a burst of created orders: the move
+def test_order_transition_plan_does_not_depend_on_stale_state_statistics():
+    """Statistics taken while no order was `created`, then a burst of created orders: the
+    transition
     must still find its row by number and primary key, not walk an index of states."""
     insert = """
         INSERT INTO orders_order (number, name, address, price, state, state_changed_at,
@@ -284,7 +294,7 @@ def test_order_move_plan_does_not_depend_on_stale_state_statistics():
             "reason": "paid",
             "now": datetime.now(UTC),
         }
-        cursor.execute("EXPLAIN " + transitions._move_one_sql(), params)
+        cursor.execute("EXPLAIN " + db._transition_one_sql(), params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "order_awaiting_payment_idx" not in plan and "order_state_since_idx" not in plan, plan
     assert "orders_order_pkey" in plan, plan

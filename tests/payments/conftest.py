@@ -18,7 +18,7 @@ _numbers = itertools.count(1)
 
 @pytest.fixture(params=["/payment", "/payment/"])
 def payment_path(request):
-    """Both spellings the brief's curl commands use; a test taking it runs once for each."""
+    """Both spellings README's curl commands use; a test taking it runs once for each."""
     return request.param
 
 

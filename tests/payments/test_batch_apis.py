@@ -636,9 +636,11 @@ def test_payment_batch_concurrent_overlapping_batches_store_each_order_once(orde
         answers, errors = create_batches_at_once([batch, batch[::-1]])
 
         assert errors == []
-        created = [payment.order_number for answer in answers for payment, new in answer if new]
+        created = [
+            result.order_number for answer in answers for result in answer if not result.replayed
+        ]
         assert sorted(created) == sorted(request.order_number for request in batch)
-        by_number = {payment.order_number: payment for payment, _ in answers[1]}
-        for payment, _ in answers[0]:
-            assert by_number[payment.order_number].transaction_id == payment.transaction_id
+        by_number = {result.order_number: result.payment for result in answers[1]}
+        for result in answers[0]:
+            assert by_number[result.order_number].transaction_id == result.payment.transaction_id
     assert Payment.objects.count() == 5 * 500

@@ -51,7 +51,7 @@ WHERE o.number = ANY(%s)
 
 # A run's orders are those with an id above the highest one before it: only the run creates
 # orders meanwhile. A decision is the history row that leaves `created` (a row with equal states
-# is a note, not a move); deliveries come later and do not count.
+# is a note, not a transition); deliveries come later and do not count.
 RUN_SQL = """
 SELECT count(*), count(*) FILTER (WHERE o.state = 'created'), min(o.created_at),
        max(o.created_at),

@@ -93,11 +93,11 @@ def in_process_variants() -> list[tuple[str, object]]:
     from rest_framework.views import APIView
 
     from config.wsgi import application
-    from orders import dispatch, services
+    from orders import services, wake_up
     from orders.apis import OrderCollectionApi, order_representation
     from servicekit.parsers import ApiJSONParser
 
-    renderer, real_wake = JSONRenderer(), dispatch.wake_charger
+    renderer, real_wake = JSONRenderer(), wake_up.wake_charger
     service_log = logging.getLogger("orders.services")
 
     def view_of(steps: set[str]):
@@ -112,12 +112,12 @@ def in_process_variants() -> list[tuple[str, object]]:
             fields["payment_method"] = fields.pop("paymentMethod")
             if "statement" not in steps:
                 return HttpResponse(CONSTANT, content_type="application/json")
-            dispatch.wake_charger = real_wake if "wake" in steps else lambda: None
+            wake_up.wake_charger = real_wake if "wake" in steps else lambda: None
             service_log.disabled = "log" not in steps
             try:
                 order = services.order_create(**fields)
             finally:
-                dispatch.wake_charger, service_log.disabled = real_wake, False
+                wake_up.wake_charger, service_log.disabled = real_wake, False
             if "render" not in steps:
                 return HttpResponse(CONSTANT, status=201, content_type="application/json")
             body = renderer.render(order_representation(order))

@@ -8,7 +8,7 @@ from collections import Counter
 from decimal import Decimal
 
 from fault_report import Row
-from fault_snapshot import Databases, Event, Move, OrderRow, PaymentRow, Snapshot
+from fault_snapshot import Databases, Event, OrderRow, PaymentRow, Snapshot, Transition
 
 SETTLE_TIMEOUT_SECONDS = 60
 # Every order settled for this long: nothing is in flight any more.
@@ -18,7 +18,7 @@ QUIET_SECONDS = 3
 STABLE_SECONDS = 8
 
 # "payment confirmed (<uuid>)", "payment declined (<uuid>)", "payment refunded (<uuid>)": the
-# reason of a move a payment result made; each must be what Payments stored.
+# reason of a transition a payment result made; each must be what Payments stored.
 PAYMENT_REASON = re.compile(r"^payment (confirmed|declined|refunded)\b.*\(([0-9a-f-]{36})\)$")
 # The events' details (orders/services.py, orders/refunds.py).
 # "refunded": orders/services.py records a replay after a refund like any late result.
@@ -29,9 +29,11 @@ NOTHING_TO_REFUND = re.compile(
 CONFIRMED_STATES = {"confirmed", "delivered"}
 
 
-def history_problems(history: list[Move], state: str, allowed: dict[str, list[str]]) -> list[str]:
-    """The history must be the path of states: None -> created, then legal moves that chain,
-    ending in the order's state. A row that stays in its state is no move at all."""
+def history_problems(
+    history: list[Transition], state: str, allowed: dict[str, list[str]]
+) -> list[str]:
+    """The history must be the path of states: None -> created, then legal transitions that
+    chain, ending in the order's state. A row that stays in its state is no transition at all."""
     problems = []
     if not history or history[0][:2] != (None, "created"):
         problems.append(f"starts with {history[:1]}")
@@ -50,7 +52,7 @@ def history_problems(history: list[Move], state: str, allowed: dict[str, list[st
 
 
 def event_problems(
-    order: OrderRow, history: list[Move], events: list[Event], payments: list[PaymentRow]
+    order: OrderRow, history: list[Transition], events: list[Event], payments: list[PaymentRow]
 ) -> list[str]:
     """Each event must be what Payments stored, recorded once, and only on a cancelled order."""
     stored = {p.transaction_id: p.status for p in payments}
@@ -80,7 +82,9 @@ def event_problems(
             if status != said and not (said == "confirmed" and status == "refunded"):
                 problems.append(f"event: {said} {tx} late, Payments: {status or 'none'}")
             if any(m.reason == f"payment {said} ({tx})" for m in history):
-                problems.append(f"the result {said} {tx} moved the order and is a late one too")
+                problems.append(
+                    f"the result {said} {tx} transitioned the order and is a late one too"
+                )
         elif e.kind == "refunded":
             if status != "refunded":
                 problems.append(f"event: refunded {tx}, Payments: {status or 'none'}")
@@ -97,7 +101,7 @@ def event_problems(
 
 
 def payment_problems(
-    order: OrderRow, history: list[Move], events: list[Event], payments: list[PaymentRow]
+    order: OrderRow, history: list[Transition], events: list[Event], payments: list[PaymentRow]
 ) -> list[str]:
     problems = []
     statuses = {p.status for p in payments}
@@ -117,8 +121,8 @@ def payment_problems(
         if p.amount != order.price
     ]
     stored = {p.transaction_id: p.status for p in payments}
-    for move in history:
-        if match := PAYMENT_REASON.match(move.reason):
+    for transition in history:
+        if match := PAYMENT_REASON.match(transition.reason):
             said, transaction_id = match.groups()
             status = stored.get(transaction_id)
             # A confirmation may have been refunded since; anything else must match as it is.
@@ -129,7 +133,7 @@ def payment_problems(
 
 def refused_problems(
     order: OrderRow,
-    history: list[Move],
+    history: list[Transition],
     events: list[Event],
     payments: list[PaymentRow],
     amount: Decimal,
@@ -281,9 +285,9 @@ def race_outcomes(snapshot: Snapshot, numbers: list[str]) -> Counter:
         order = snapshot.orders.get(number)
         history = snapshot.history.get(order.id, []) if order else []
         events = snapshot.events.get(order.id, []) if order else []
-        moves = {m[:2] for m in history}
+        transitions = {m[:2] for m in history}
         late = [e.detail for e in events if e.kind == "payment_after_cancellation"]
-        if ("confirmed", "cancelled") in moves:
+        if ("confirmed", "cancelled") in transitions:
             outcomes["confirmed, then cancelled"] += 1
         elif any(m.reason.startswith("payment declined (") for m in history):
             outcomes["declined, then cancel refused"] += 1
@@ -291,7 +295,7 @@ def race_outcomes(snapshot: Snapshot, numbers: list[str]) -> Counter:
             outcomes[
                 f"cancelled in flight, {late[0].removesuffix(' after cancellation')} late"
             ] += 1
-        elif ("created", "cancelled") in moves:
+        elif ("created", "cancelled") in transitions:
             outcomes["cancelled before the payment was asked"] += 1
         else:
             outcomes["other"] += 1

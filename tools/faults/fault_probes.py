@@ -15,7 +15,7 @@ from fault_stack import TOKEN, System
 from fault_worker import ANSWERED_KEY
 from prometheus_client.parser import text_string_to_metric_families
 
-# orders/dispatch.py: while this key exists, a new order wakes no charger (nor does the
+# orders/wake_up.py: while this key exists, a new order wakes no charger (nor does the
 # re-drive); the system's own guard, held longer than it ever is, not a patch.
 WAKE_UP_GUARD_KEY = "orders:charger-wake-up-pending"
 HOLD_SAFETY_MS = 20_000  # the hold ends by itself even if the scenario dies holding it

@@ -17,7 +17,7 @@ class OrderRow(NamedTuple):
     refunded: bool = False  # Orders recorded that Payments refunded the charge
 
 
-class Move(NamedTuple):
+class Transition(NamedTuple):
     """A row of orders_orderstatechange: a change of state, nothing else."""
 
     from_state: str | None
@@ -43,7 +43,7 @@ class PaymentRow(NamedTuple):
 @dataclass
 class Snapshot:
     orders: dict[str, OrderRow]
-    history: dict[int, list[Move]]  # by order id, oldest first
+    history: dict[int, list[Transition]]  # by order id, oldest first
     payments: dict[str, list[PaymentRow]]  # by order number
     events: dict[int, list[Event]] = field(default_factory=dict)  # by order id, oldest first
     max_history_id: int = 0
@@ -89,13 +89,13 @@ class Databases:
             with conn.transaction():
                 for order_id, number, *rest in conn.execute(ORDER_QUERY):
                     snap.orders[number] = OrderRow(order_id, *rest)
-                for row_id, order_id, *move in conn.execute(HISTORY_QUERY):
-                    snap.history[order_id].append(Move(*move))
+                for row_id, order_id, *transition in conn.execute(HISTORY_QUERY):
+                    snap.history[order_id].append(Transition(*transition))
                     snap.max_history_id = row_id
                 for row_id, order_id, *event in conn.execute(EVENT_QUERY):
                     snap.events[order_id].append(Event(*event))
                     snap.max_event_id = row_id
-        # Read after the orders: a payment is stored before the order it decides moves.
+        # Read after the orders: a payment is stored before the order it decides changes state.
         with psycopg.connect(self.payments_db, connect_timeout=5) as conn:
             for *payment, number in conn.execute(
                 "SELECT id, status, amount, transaction_id::text, order_number "

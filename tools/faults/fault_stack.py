@@ -264,7 +264,7 @@ class System:
         return -1, -1
 
     def send_charge_orders(self, order_numbers: list[str]) -> None:
-        """The retry task of a batch, as the charger queues it (orders/dispatch.py)."""
+        """The retry task of a batch, as the charger queues it (orders/charging.py)."""
         self.celery.send_task("orders.charge_orders", args=[order_numbers])
 
     def send_wake_up(self) -> None:

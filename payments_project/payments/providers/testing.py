@@ -2,14 +2,10 @@
 Stripe's test cards. Refused at start unless PAYMENTS_TEST_METHODS is on (off in production).
 
 "Twice per order" and "once" must hold across requests and the web server's worker processes, so the
-attempts are counted in the database (ProviderAttempt), one atomic upsert per attempt, never in
-process memory."""
+attempts are counted in the database (ProviderAttempt), one atomic upsert per attempt
+(payments/db.py), never in process memory."""
 
-import functools
-
-from django.db import connection
-
-from payments.models import ProviderAttempt
+from payments import db
 from payments.providers.base import (
     CONFIRMED,
     DECLINED,
@@ -61,7 +57,7 @@ class UnavailableThenConfirmProvider(TestProvider):
         )
 
     def decide(self, charge: Charge) -> Decision:
-        attempt = attempt_count(method=charge.method, order_number=charge.order_number)
+        attempt = db.provider_attempt_count(method=charge.method, order_number=charge.order_number)
         if attempt <= self.failures:
             raise ProviderUnavailable(
                 f"{charge.method}: attempt {attempt} of {self.failures} that fail on purpose"
@@ -82,29 +78,7 @@ class TimeoutThenConfirmProvider(TestProvider):
         )
 
     def decide(self, charge: Charge) -> Decision:
-        first = attempt_count(method=charge.method, order_number=charge.order_number) == 1
+        first = (
+            db.provider_attempt_count(method=charge.method, order_number=charge.order_number) == 1
+        )
         return Decision(CONFIRMED, answer_after_seconds=self.answer_after_seconds if first else 0)
-
-
-def attempt_count(*, method: str, order_number: str) -> int:
-    """Count one more attempt for this order and method; return the count, this one included.
-    One autocommitted upsert (PostgreSQL, SQLite >= 3.35): two workers counting at once get 1
-    and 2, never 1 and 1."""
-    with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [method, order_number])
-        return cursor.fetchone()[0]
-
-
-@functools.cache
-def _upsert_sql() -> str:
-    meta, quote = ProviderAttempt._meta, connection.ops.quote_name
-    table = quote(meta.db_table)
-    method, number, attempts = (
-        quote(meta.get_field(name).column) for name in ("method", "order_number", "attempts")
-    )
-    # Only names from ProviderAttempt._meta are formatted in; the values go as parameters.
-    return (
-        f"INSERT INTO {table} ({method}, {number}, {attempts}) VALUES (%s, %s, 1) "  # noqa: S608
-        f"ON CONFLICT ({method}, {number}) DO UPDATE SET {attempts} = {table}.{attempts} + 1 "
-        f"RETURNING {attempts}"
-    )

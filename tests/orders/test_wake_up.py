@@ -1,4 +1,4 @@
-"""dispatch.wake_charger: at most one wake-up of the charger pending, held by a key with a TTL in
+"""wake_up.wake_charger: at most one wake-up of the charger pending, held by a key with a TTL in
 the real Redis at settings.REDIS_URL. What is published is recorded instead (eager mode off):
 the guard is what is under test, not the broker."""
 
@@ -9,9 +9,10 @@ import redis
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
-from orders import dispatch
+from orders import task_handles, wake_up
+from orders.task_handles import TaskHandle
 
-WAKE_UP = [dispatch.CHARGE_WAITING_ORDERS]
+WAKE_UP = [task_handles.CHARGE_WAITING_ORDERS.name]
 
 
 @pytest.fixture
@@ -29,39 +30,41 @@ def queued(celery_eager, monkeypatch) -> list[str]:
     """The names of the tasks queued, in order; nothing is published or run."""
     celery_eager.conf.task_always_eager = False
     names: list[str] = []
-    monkeypatch.setattr(dispatch, "_queue", lambda name, *args, **options: names.append(name))
+    monkeypatch.setattr(
+        TaskHandle, "enqueue", lambda handle, *args, **options: names.append(handle.name)
+    )
     return names
 
 
 def test_wake_charger_twice_in_a_row_queues_one_charger(guard, queued, wake_up_guard):
-    dispatch.wake_charger()
-    dispatch.wake_charger()
+    wake_up.wake_charger()
+    wake_up.wake_charger()
 
     assert queued == WAKE_UP
     assert 0 < guard.pttl(wake_up_guard) <= settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS
 
 
 def test_wake_charger_after_the_wake_up_was_released_queues_again(guard, queued, wake_up_guard):
-    dispatch.wake_charger()
-    dispatch.release_wake_up()
+    wake_up.wake_charger()
+    wake_up.release_wake_up()
     assert not guard.exists(wake_up_guard)
 
-    dispatch.wake_charger()
-    dispatch.wake_charger()
+    wake_up.wake_charger()
+    wake_up.wake_charger()
 
     assert queued == WAKE_UP * 2
 
 
 def test_wake_charger_after_the_guard_expired_queues_again(guard, queued, wake_up_guard, settings):
     settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS = 200
-    dispatch.wake_charger()
-    dispatch.wake_charger()  # well within the 200 ms
+    wake_up.wake_charger()
+    wake_up.wake_charger()  # well within the 200 ms
     assert queued == WAKE_UP
 
     deadline = time.monotonic() + 5
     while guard.exists(wake_up_guard) and time.monotonic() < deadline:
         time.sleep(0.02)
-    dispatch.wake_charger()
+    wake_up.wake_charger()
 
     assert queued == WAKE_UP * 2
 
@@ -74,32 +77,32 @@ def test_wake_charger_whose_publish_failed_leaves_no_guard(
     celery_eager.conf.task_always_eager = False
     names = []
 
-    def broker_down_once(name, *args, **options):
+    def broker_down_once(handle, *args, **options):
         if not names:
             names.append("refused")
             raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        names.append(name)
+        names.append(handle.name)
 
-    monkeypatch.setattr(dispatch, "_queue", broker_down_once)
+    monkeypatch.setattr(TaskHandle, "enqueue", broker_down_once)
 
     with pytest.raises(OperationalError):
-        dispatch.wake_charger()
+        wake_up.wake_charger()
     assert not guard.exists(wake_up_guard)
-    dispatch.wake_charger()
+    wake_up.wake_charger()
 
     assert names == ["refused", *WAKE_UP]
 
 
 def test_wake_charger_without_redis_queues_every_time(queued, settings, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # a port nobody listens on
-    dispatch._guard.cache_clear()
+    wake_up._guard.cache_clear()
 
-    dispatch.wake_charger()
-    dispatch.wake_charger()
-    dispatch.release_wake_up()  # cannot clear the guard either: logged, not raised
+    wake_up.wake_charger()
+    wake_up.wake_charger()
+    wake_up.release_wake_up()  # cannot clear the guard either: logged, not raised
 
     assert queued == WAKE_UP * 2  # a spare wake-up costs one empty claim; a missed one, an order
-    warnings = [r.getMessage() for r in caplog.records if r.name == "orders.dispatch"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "orders.wake_up"]
     assert warnings == [
         "wake-up guard unavailable; waking the charger anyway",
         "wake-up guard unavailable; waking the charger anyway",
