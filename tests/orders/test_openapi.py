@@ -15,7 +15,7 @@ def test_openapi_schema_documents_every_error_in_the_error_shape():
     create = schema["paths"]["/order"]["post"]
     error = {"$ref": "#/components/schemas/Error"}
 
-    assert {"201", "400", "409", "413", "415"} <= set(create["responses"])
+    assert {"201", "400", "409", "413", "415", "429"} <= set(create["responses"])
     for status, response in create["responses"].items():
         # A $ref: the HTTP server's own answers (tests/contract/test_openapi.py checks them).
         if "$ref" in response:

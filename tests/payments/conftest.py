@@ -53,7 +53,7 @@ def decline_always(settings):
 
 @pytest.fixture
 def token(settings):
-    return settings.PAYMENTS_API_TOKEN
+    return settings.PAYMENTS_API_TOKENS[0]
 
 
 @pytest.fixture
