@@ -259,5 +259,7 @@ def logging_config(*, service: str, log_format: str, loggers: dict | None = None
             }
         },
         "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-        **({"loggers": loggers} if loggers else {}),
+        # django-axes says "AXES: BEGIN ..." at INFO in every process it starts in; its failures
+        # and lockouts are warnings and still show.
+        "loggers": {"axes.apps": {"level": "WARNING"}, **(loggers or {})},
     }

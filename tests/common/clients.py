@@ -1,7 +1,7 @@
 """The API clients the shared tests call a service with, from what its `service` fixture says:
 with the service token (the first of Payments' PAYMENTS_API_TOKENS) where its API asks for one,
 without where anyone may call; and a fast password hasher for the tests that log in to the
-admin. Each service's conftest.py imports these fixtures."""
+admin. A plugin of both suites (their conftest.py)."""
 
 import pytest
 from rest_framework.test import APIClient

@@ -1,5 +1,4 @@
 import pytest
-from common.admin_lockout import *  # noqa: F403 (the login lockout, with Payments' settings)
 from django.urls import reverse
 from django.utils import timezone
 

@@ -1,9 +1,10 @@
 """/health/live and /health/ready, as probes call them, with and without the trailing slash.
-A service's test module imports these with `from common.health import *`; its own checks and
-details (Orders' broker and stuck orders) stay in its tests."""
+A service's own checks and details (Orders' broker and stuck orders) stay in its tests."""
 
 import pytest
 from django.db import OperationalError, connection
+
+pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("path", ["/health/live", "/health/live/"])

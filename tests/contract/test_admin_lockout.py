@@ -1,6 +1,5 @@
 """The admin's login lockout (django-axes, configured once in servicekit/settings.py; the page is
-servicekit/admin_lockout.py), as a person at the login form meets it. A service's test_admin.py
-imports these with `from common.admin_lockout import *`, so both services run them."""
+servicekit/admin_lockout.py), as a person at the login form meets it."""
 
 import logging
 
