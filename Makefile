@@ -12,6 +12,7 @@ COMPOSE_BIN = $(shell $(PY) -c 'import compose, os; print(os.path.join(os.path.d
 # runs alone and the unit suites fill the time in between. Without contention nice changes nothing.
 UNIT_NICE := nice -n 10
 # Each project's suite in its own pytest process: pytest-django takes one settings module each.
+# Both also run the shared contract, tests/contract/ (tests/conftest.py collects it in each).
 PYTEST_ORDERS := cd orders_project && DJANGO_SETTINGS_MODULE=config.settings $(UNIT_NICE) ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/orders
 PYTEST_PAYMENTS := cd payments_project && DJANGO_SETTINGS_MODULE=config.settings $(UNIT_NICE) ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/payments
 PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e

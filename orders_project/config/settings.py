@@ -5,7 +5,7 @@ from pathlib import Path
 from kombu import Queue
 
 from servicekit import settings as base
-from servicekit.env import env_bool, env_list, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_list, env_number, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # VAR_DIR, DJANGO_ENV, the apps, the database, the body limit, the secret key, debug, hosts,
@@ -100,6 +100,12 @@ ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS = env_number(
 ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS = env_number(
     "ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS", 3600, minimum=1
 )
+# POST /order per client (its address: servicekit/client_address.py), as a token bucket in
+# Redis (orders/ratelimit.py): "20/s" takes bursts of 20 and 20 a second after; "0" no limit.
+# Off locally, where one developer's scripts are the only client; elsewhere it keeps one client
+# from taking the web workers' whole capacity (several hundred a second, docs/performance.md).
+# Behind a proxy, set ORDERS_TRUSTED_PROXY_HOPS, or every client shares the proxy's bucket.
+ORDERS_CREATE_RATE_LIMIT = env_rate("ORDERS_CREATE_RATE_LIMIT", "0" if IS_LOCAL else "20/s")
 # The default page of the lists (servicekit/pagination.py).
 API_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 

@@ -24,7 +24,7 @@ import overload
 import tables
 from data import Broker, Database
 from pipeline import Pipeline
-from stack import ROOT, Stack, fresh_database
+from stack import RATE_LIMIT, ROOT, Stack, fresh_database
 
 CONNECTIONS = (16, 64)
 PHASES = ("growth", "writes", "e2e", "e2e-10", "pipeline", "overload")
@@ -192,6 +192,8 @@ def run(args) -> dict:
             if os.environ.get("ORDERS_DATABASE_URL")
             else "127.0.0.1:5432",
             "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "private redis-server",
+            "rate_limit": f"{'off' if RATE_LIMIT == '0' else 'on'} "
+            f"(ORDERS_CREATE_RATE_LIMIT={RATE_LIMIT})",
         },
         "connections": {"budget": connections},
     }

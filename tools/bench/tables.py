@@ -320,6 +320,7 @@ def markdown(r: dict) -> str:
         f"medians of {cfg['runs']} runs of {cfg['seconds']} s (wrk: 2 threads; pgbench: 2 "
         f"jobs) · "
         f"PostgreSQL {cfg['postgres']}, Redis {cfg['redis']} · "
+        f"POST /order rate limit {cfg.get('rate_limit', 'not recorded')} · "
         f"phases: {', '.join(r.get('phases', []))} · took {r['elapsed_s']:.0f} s\n\n"
         "| Measure | Result | Target | Met |\n|---|---|---|---|\n"
     )

@@ -1,8 +1,6 @@
 """The OpenAPI schema: GET /schema serves what docs/openapi/<service>.yaml holds (`make openapi`
 regenerates it), it is valid and generated without a warning, and /docs shows it in Swagger UI
-from the service's own static files; the list's pageSize and the health routes do what it says.
-
-A service's test_openapi.py imports these with `from common.openapi import *`."""
+from the service's own static files; the list's pageSize and the health routes do what it says."""
 
 import json
 
