@@ -61,6 +61,22 @@ def test_openapi_schema_documents_the_http_servers_own_answers_on_every_operatio
                 assert "$ref" in response or name in response["description"], (path, method)
 
 
+def test_openapi_schema_documents_the_admission_gates_503_on_every_operation(service):
+    # A request that finds every working slot taken past WEB_QUEUE_TIMEOUT_MS is answered 503
+    # `overloaded` in the error shape, with Retry-After, whatever the route
+    # (servicekit/admission.py).
+    schema = committed(service)
+    overloaded = schema["components"]["responses"]["Overloaded"]
+    assert overloaded["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert "Retry-After" in overloaded["headers"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            response = operation["responses"]["503"]
+            assert "$ref" in response or "Overloaded" in response["description"], (path, method)
+
+
 def test_openapi_docs_serve_swagger_ui_without_a_cdn(client):
     response = client.get("/docs")
 
