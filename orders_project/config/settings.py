@@ -153,7 +153,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 45
 CELERY_TASK_TIME_LIMIT = 60
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "orders.beat_scheduler:DatabaseSchedulerThatWaits"
 # The worker's main process serves its pool's metrics on this port (0: not served; see
 # config/celery_signals.py). Not a CELERY_ name: those are Celery's own settings.
 WORKER_METRICS_PORT = env_number("CELERY_METRICS_PORT", 0, maximum=65535)
