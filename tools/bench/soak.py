@@ -38,6 +38,9 @@ from open_loop import Phase
 from stack import ROOT, Stack, children, cmdline, fresh_database
 
 MEMORY_GROWTH = 1.10
+# What --enforce correctness fails on (CI's short run on a shared machine): what a slow or busy
+# machine cannot excuse. Memory, throughput and p99 over 30 s windows are reported, not judged.
+CORRECTNESS_TARGETS = ("nothing_lost", "connections", "no_server_errors")
 THROUGHPUT_KEPT = 0.90
 P99_GROWTH = 1.20
 TABLES = ("orders_order", "orders_orderstatechange", "payments_payment")
@@ -221,6 +224,12 @@ def verdicts(
             "requests": len(outcomes),
             "ok": errors == 0,
         },
+        # 5xx other than the admission gate's fast 503: a failure, however busy the machine.
+        "no_server_errors": {
+            "errors": sum(
+                1 for o in outcomes if o.status >= 500 and not (o.status == 503 and o.retry_after)
+            ),
+        },
         "nothing_lost": {**end_state, "ok": end_state["ok"]},
         "memory": {
             "processes": memory,
@@ -245,6 +254,7 @@ def verdicts(
             "ceiling": ceiling,
         },
     }
+    targets["no_server_errors"]["ok"] = targets["no_server_errors"]["errors"] == 0
     conns = targets["connections"]
     conns["ok"] = conns["last_max"] <= ceiling
     lags = [r["reconciliation_lag_s"] for r in last if r["reconciliation_lag_s"] is not None]
@@ -328,6 +338,8 @@ def markdown(result: dict) -> str:
         "|---|---|---|---|",
         f"| No errors | {t['no_errors']['requests']} requests | {t['no_errors']['errors']} "
         f"not 201 {t['no_errors']['kinds'] or ''} | {yes(t['no_errors']['ok'])} |",
+        f"| No 5xx but the gate's 503 with Retry-After | | "
+        f"{t['no_server_errors']['errors']} | {yes(t['no_server_errors']['ok'])} |",
         f"| Nothing lost: every 201 decided and delivered | {t['nothing_lost']['accepted']} "
         f"201s | {t['nothing_lost']['found']} found, {t['nothing_lost']['states']} | "
         f"{yes(t['nothing_lost']['ok'])} |",
@@ -346,12 +358,15 @@ def markdown(result: dict) -> str:
             f"{m['last_mib']:.0f} MiB (x{m['growth']:.2f}) | {yes(m['growth'] <= MEMORY_GROWTH)} |"
         )
     lag = result["info"]["reconciliation_lag_last_s"]
+    judged_on = "every target"
+    if result["enforced"] == "correctness":
+        judged_on = "judged on " + ", ".join(CORRECTNESS_TARGETS)
     lines += [
         "",
         f"Reconciliation's lag in the last window (information): "
         f"{'n/a' if lag is None else f'{lag:.0f} s'}.",
         "",
-        f"Verdict: **{'pass' if result['ok'] else 'FAIL'}**",
+        f"Verdict ({judged_on}): **{'pass' if result['ok'] else 'FAIL'}**",
         "",
     ]
     return "\n".join(lines)
@@ -432,7 +447,9 @@ def soak(args) -> dict:
             raise
         finally:
             stack.stop()
-    result["ok"] = all(t["ok"] for t in result["targets"].values())
+    judged = CORRECTNESS_TARGETS if args.enforce == "correctness" else result["targets"]
+    result["enforced"] = args.enforce
+    result["ok"] = all(result["targets"][name]["ok"] for name in judged)
     result["load_end"] = Path("/proc/loadavg").read_text().split()[0]
     result["elapsed_s"] = time.monotonic() - started
     return result
@@ -454,6 +471,12 @@ def main() -> int:
         type=float,
         default=120,
         help="longest wait at the end for the last orders to be decided, then delivered",
+    )
+    parser.add_argument(
+        "--enforce",
+        choices=("all", "correctness"),
+        default="all",
+        help="which targets fail the run: all, or only " + ", ".join(CORRECTNESS_TARGETS),
     )
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "soak.md")
     args = parser.parse_args()
