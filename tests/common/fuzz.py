@@ -149,6 +149,13 @@ def assert_validated_or_refused(serializer, fields: tuple[str, ...]) -> None:
         assert all(isinstance(messages, list) for messages in serializer.errors.values())
 
 
+@st.composite
+def judged_prices(draw) -> tuple[object, bool]:
+    """A price as the parser hands it to an input serializer, and whether it is valid."""
+    valid = draw(st.booleans())
+    return as_parsed(draw(valid_prices if valid else invalid_prices)), valid
+
+
 def assert_price_named_exactly_when_invalid(serializer_class, body: dict, valid: bool) -> None:
     serializer = serializer_class(data=body)
 

@@ -5,7 +5,6 @@ cleanly. Each test runs its own stack on
 the embedded default (or fresh PostgreSQL databases, as the rest of the suite)."""
 
 import configparser
-import importlib.util
 import os
 import re
 import signal
@@ -13,7 +12,8 @@ import time
 
 import pytest
 import requests
-from live_stack import ROOT, LiveStack, live_stack
+from launcher_scripts import load_launcher_script
+from live_stack import LiveStack, live_stack
 from test_scenario import create_order, wait_for_state
 
 pytestmark = pytest.mark.e2e
@@ -102,16 +102,8 @@ def test_a_child_that_keeps_dying_stops_everything_with_a_clear_message(tmp_path
     assert {name for name, _ in spawned(stack)} >= expected
 
 
-def _give_up_module():
-    path = ROOT / "tools" / "launcher" / "supervise_give_up.py"
-    spec = importlib.util.spec_from_file_location("supervise_give_up", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_give_up_counts_each_programs_failures_within_the_window_only():
-    give_up = _give_up_module()
+    give_up = load_launcher_script("supervise_give_up")
     window = give_up.FailureWindow(max_failures=3, window_seconds=60)
     exited = {"processname": "worker", "from_state": "RUNNING"}
 
@@ -128,17 +120,8 @@ def test_give_up_counts_each_programs_failures_within_the_window_only():
     assert fatal == "beat could not be started: supervisord gave it up"
 
 
-def _supervise_module():
-    spec = importlib.util.spec_from_file_location(
-        "supervise", ROOT / "tools" / "launcher" / "supervise.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_supervisord_config_restarts_backs_off_and_stops_in_order(tmp_path):
-    supervise = _supervise_module()
+    supervise = load_launcher_script("supervise")
     programs = [
         supervise.Program("redis", ["redis-server", "--port", "1"], tmp_path),
         supervise.Program("web", ["gunicorn", "-b", "x"], tmp_path, {"PCT": "50%"}),

@@ -12,6 +12,7 @@ from django.db import connection
 from orders.exceptions import PaymentsUnavailable
 from orders.models import Order, OrderState, can_transition
 from orders.tasks import charge_waiting_orders, redrive_stuck_payments
+from orders.transitions import Transition
 
 ORDER_NUMBER_PATTERN = r"^[a-z0-9]{8}$"
 MAX_CALLS = settings.ORDERS_PAYMENT_MAX_RETRIES + 1  # the first try and every retry
@@ -73,9 +74,26 @@ def batch_refuse_all(code: str = "payment_conflict"):
     return callback
 
 
+def answer_body(response, status: int = 200) -> dict:
+    """The JSON body of an answer that must have this status; the body shows when it has not."""
+    assert response.status_code == status, response.content
+    return response.json()
+
+
 def sent_numbers(call) -> list[str]:
     """The order numbers a recorded call to the batch endpoint carried, in order."""
     return [item["orderNumber"] for item in json.loads(call.request.body)["payments"]]
+
+
+def payment_transitions(*decisions: tuple[Order, str]) -> list[Transition]:
+    """The transitions Payments' decisions ask of the gate, one per (order, "confirmed" or
+    "declined"): a confirmed payment confirms the order, a declined one cancels it; the n-th
+    decision's reason names transaction tx-n, as the charger's reasons name theirs."""
+    to_state = {"confirmed": OrderState.CONFIRMED, "declined": OrderState.CANCELLED}
+    return [
+        Transition(order.pk, to_state[decision], f"payment {decision} (tx-{n})")
+        for n, (order, decision) in enumerate(decisions, start=1)
+    ]
 
 
 def charge() -> int:

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from helpers import payment_transitions
 
 from orders import db
 from orders.models import Order, OrderState, OrderStateChange
-from orders.transitions import Transition
 
 pytestmark = pytest.mark.django_db
 
@@ -92,11 +92,9 @@ def test_orders_transition_many_from_changes_only_the_orders_in_the_state(make_o
 
     changed = db.orders_transition_many_from(
         from_state=OrderState.CREATED,
-        transitions=[
-            Transition(paid.pk, OrderState.CONFIRMED, "payment confirmed (tx-1)"),
-            Transition(declined.pk, OrderState.CANCELLED, "payment declined (tx-2)"),
-            Transition(confirmed.pk, OrderState.CANCELLED, "payment declined (tx-3)"),
-        ],
+        transitions=payment_transitions(
+            (paid, "confirmed"), (declined, "declined"), (confirmed, "declined")
+        ),
         now=now,
     )
 

@@ -12,7 +12,6 @@ import pytest
 from common import fuzz
 from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN
 from hypothesis import given
-from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from orders.apis import OrderCollectionApi
@@ -45,9 +44,9 @@ def test_order_input_serializer_validates_any_value_without_raising(data):
 
 
 @fuzz.FUZZ
-@given(valid=st.booleans(), data=st.data())
-def test_order_input_serializer_names_price_exactly_when_it_is_invalid(valid, data):
-    price = fuzz.as_parsed(data.draw(fuzz.valid_prices if valid else fuzz.invalid_prices))
+@given(case=fuzz.judged_prices())
+def test_order_input_serializer_names_price_exactly_when_it_is_invalid(case):
+    price, valid = case
     body = {"name": "Ada", "address": "1 Loop Road", "price": price}
 
     fuzz.assert_price_named_exactly_when_invalid(OrderCollectionApi.InputSerializer, body, valid)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from helpers import payment_transitions
 
 from orders import db, services, transitions
 from orders.exceptions import IllegalTransition, OrderNotFound
@@ -27,11 +28,9 @@ def test_orders_transition_many_takes_each_order_to_its_own_state(make_order):
 
     changed = transitions.orders_transition_many(
         from_state=OrderState.CREATED,
-        transitions=[
-            Transition(paid.pk, OrderState.CONFIRMED, "payment confirmed (tx-1)"),
-            Transition(declined.pk, OrderState.CANCELLED, "payment declined (tx-2)"),
-            Transition(other.pk, OrderState.CONFIRMED, "payment confirmed (tx-3)"),
-        ],
+        transitions=payment_transitions(
+            (paid, "confirmed"), (declined, "declined"), (other, "confirmed")
+        ),
     )
 
     assert changed == {paid.pk, declined.pk, other.pk}

@@ -1,3 +1,5 @@
+from operator import attrgetter
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -127,12 +129,8 @@ def test_payment_admin_change_post_leaves_the_payment_unchanged(admin_client, tw
 
     admin_client.post(url, {"name": "Mallory", "amount": "0.01", "status": "declined"})
 
-    payment_now = Payment.objects.get(pk=payment.pk)
-    assert (payment_now.name, payment_now.amount, payment_now.status) == (
-        payment.name,
-        payment.amount,
-        payment.status,
-    )
+    posted_fields = attrgetter("name", "amount", "status")
+    assert posted_fields(Payment.objects.get(pk=payment.pk)) == posted_fields(payment)
 
 
 def test_payment_admin_has_no_add_page(admin_client):

@@ -2,6 +2,7 @@
 default, PostgreSQL with PAYMENTS_DATABASE_URL)."""
 
 from decimal import Decimal
+from operator import attrgetter
 
 import pytest
 
@@ -23,13 +24,9 @@ def test_payments_insert_unless_paid_stores_new_payments_with_their_ids(order_nu
     stored = db.payments_insert_unless_paid(payments)
 
     assert stored == {payment.order_number for payment in payments}
+    identity = attrgetter("order_number", "amount", "transaction_id")
     for payment in payments:
-        row = Payment.objects.get(pk=payment.pk)
-        assert (row.order_number, row.amount, row.transaction_id) == (
-            payment.order_number,
-            payment.amount,
-            payment.transaction_id,
-        )
+        assert identity(Payment.objects.get(pk=payment.pk)) == identity(payment)
 
 
 def test_payments_insert_unless_paid_leaves_a_paid_order_as_it_is(order_number):

@@ -48,9 +48,9 @@ def test_payment_input_serializer_validates_any_value_without_raising(data):
 
 
 @fuzz.FUZZ
-@given(valid=st.booleans(), data=st.data())
-def test_payment_input_serializer_names_price_exactly_when_it_is_invalid(valid, data):
-    price = fuzz.as_parsed(data.draw(fuzz.valid_prices if valid else fuzz.invalid_prices))
+@given(case=fuzz.judged_prices())
+def test_payment_input_serializer_names_price_exactly_when_it_is_invalid(case):
+    price, valid = case
     body = {"orderNumber": "abcd1234", "name": "Ada", "address": "1 Loop Road", "price": price}
 
     fuzz.assert_price_named_exactly_when_invalid(PaymentCollectionApi.InputSerializer, body, valid)

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Self
 
 import requests
 from fault_checks import Answer
@@ -21,11 +22,32 @@ def order_body(index: int) -> dict:
     return {"name": f"Fault {index}", "address": f"{index} Chaos Road", "price": f"{index % 90}.25"}
 
 
-class OrderLoad:
+class BackgroundLoop:
+    """Runs `_run` on a daemon thread from `with` to its end, which sets `_stop` (the loop's
+    signal to finish) and waits a bounded time for the thread."""
+
+    def __init__(self, thread_name: str):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=REQUEST_TIMEOUT_SECONDS * 3)
+
+
+class OrderLoad(BackgroundLoop):
     """POST /order from a background thread at ORDER_RATE_PER_SECOND until stopped, and on
     demand in bursts; remembers every order number answered with 201 and every other answer."""
 
     def __init__(self, orders_url: str, rate: float = ORDER_RATE_PER_SECOND):
+        super().__init__("order-load")
         self.orders_url = orders_url
         self.interval = 1 / rate
         self.created: list[str] = []
@@ -33,18 +55,8 @@ class OrderLoad:
         self.replayed = 0  # 201s that replayed an order an earlier, failed attempt had stored
         self.answers: list[Answer] = []  # every answer but a 201, and every attempt with none
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="order-load", daemon=True)
         self._local = threading.local()
         self._count = 0
-
-    def __enter__(self) -> "OrderLoad":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(timeout=REQUEST_TIMEOUT_SECONDS * 3)
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
@@ -126,7 +138,7 @@ def answer_of(request: str, response: requests.Response) -> Answer:
     )
 
 
-class RouteProbe:
+class RouteProbe(BackgroundLoop):
     """Asks every kind of route of both services, round after round from a background thread,
     while something is broken: Orders' POST /order without an Idempotency-Key (its fast path;
     the load's own requests carry the key, DRF's path), a GET of an order and of the list,
@@ -134,6 +146,7 @@ class RouteProbe:
     with the time it came); the orders it posts, and their answers, are the load's."""
 
     def __init__(self, load: OrderLoad, payments_url: str, token: str, pause: float = 0.05):
+        super().__init__("route-probe")
         self.load, self.pause = load, pause
         orders, payments = load.orders_url, payments_url
         bearer = {"Authorization": f"Bearer {token}"}
@@ -149,17 +162,7 @@ class RouteProbe:
             ("payments GET /health/ready", payments, "/health/ready", {}),
         ]
         self.answers: list[tuple[float, Answer]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="route-probe", daemon=True)
         self._session = requests.Session()
-
-    def __enter__(self) -> "RouteProbe":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(timeout=REQUEST_TIMEOUT_SECONDS * 3)
 
     def _get(self, request: str, url: str, headers: dict) -> Answer:
         try:

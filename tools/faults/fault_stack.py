@@ -5,7 +5,6 @@ everything when a child dies; `make run-prod`'s supervisord restarts it on its o
 offer. Its helpers are reused; its behaviour is untouched."""
 
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
@@ -22,6 +21,7 @@ import psycopg
 import redis
 from celery import Celery
 from fault_processes import Processes
+from launcher_scripts import load_launcher_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS_DIR = Path(__file__).resolve().parent
@@ -56,16 +56,7 @@ SETTINGS = {
 }
 
 
-def _load_run_local():
-    spec = importlib.util.spec_from_file_location(
-        "run_local", ROOT / "tools" / "launcher" / "run_local.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_local = _load_run_local()
+run_local = load_launcher_script("run_local")
 
 
 def redis_executable() -> str:
