@@ -13,7 +13,8 @@ from standardwebhooks import Webhook
 
 class Receiver:
     def __init__(self, answer: Callable[[dict | None], int] = lambda message: 204):
-        self.answer = answer  # the status to answer a message (None: one that failed to verify)
+        # The status to answer a message (None: the bench's, unread), or (status, body bytes).
+        self.answer = answer
         self.verifier: Webhook | None = None
         self.messages: list[dict] = []  # every verified message, in arrival order (duplicates too)
         self.unverified = 0
@@ -25,10 +26,12 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status = receiver.take(body, dict(self.headers))
+                answer = receiver.take(body, dict(self.headers))
+                status, text = answer if isinstance(answer, tuple) else (answer, b"")
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(text)))
                 self.end_headers()
+                self.wfile.write(text)
 
             def log_message(self, *args):
                 pass

@@ -1,13 +1,11 @@
 """Fixtures of the webhook tests (tests/orders/test_webhooks_*.py): a subscription, the list
-of active subscriptions read afresh in each test, the sender's wake-up guard of its own, and an
-endpoint behind `responses` that verifies every signature with the standardwebhooks package."""
+of active subscriptions read afresh in each test, the sender's wake-up guard of its own, and a
+real endpoint that verifies every signature with the standardwebhooks package."""
 
-import json
 import uuid
 
 import pytest
-import responses
-from standardwebhooks import Webhook
+from webhook_receiver import receiving
 
 from orders.webhooks import outbox, sender
 from orders.webhooks.services import subscription_add
@@ -24,10 +22,10 @@ def fresh_subscriptions(monkeypatch):
     monkeypatch.setattr(
         outbox, "SENDER_WAKE_UP_GUARD_KEY", f"{outbox.SENDER_WAKE_UP_GUARD_KEY}:{uuid.uuid4().hex}"
     )
-    sender._sessions.clear()  # the sessions are mocked per test by `responses`
+    sender._pools.clear()  # each test's endpoint is another server
     yield
     outbox.forget_active_subscriptions()
-    sender._sessions.clear()
+    sender._pools.clear()
 
 
 @pytest.fixture
@@ -42,19 +40,18 @@ def subscribe(db):
 
 
 class Endpoint:
-    """What an endpoint received, verified: each message's headers and parsed body, in order."""
+    """A real endpoint (tools/webhook_receiver.py) on 127.0.0.1 that verifies every message with
+    the standardwebhooks package: what it received, and the status codes to answer in turn
+    (then 204)."""
 
-    def __init__(self, secret: str):
-        self.verifier = Webhook(secret)
-        self.received: list[dict] = []
-        self.answers: list[int] = []  # the status codes to answer, in turn; then 204
+    def __init__(self, receiver):
+        self.receiver = receiver
+        self.answers: list[int] = []
+        receiver.answer = lambda message: self.answers.pop(0) if self.answers else 204
 
-    def __call__(self, request):
-        message = self.verifier.verify(request.body, dict(request.headers))
-        assert request.headers["webhook-id"] == message["id"]
-        self.received.append(message)
-        status = self.answers.pop(0) if self.answers else 204
-        return status, {}, json.dumps({"status": status}) if status != 204 else ""
+    @property
+    def received(self) -> list[dict]:
+        return list(self.receiver.messages)
 
     @property
     def ids(self) -> list[str]:
@@ -66,14 +63,20 @@ class Endpoint:
 
 
 @pytest.fixture
-def endpoint(http, subscribe):
-    """ENDPOINT subscribed to every type, answering through an Endpoint (204 unless told)."""
+def receiver():
+    with receiving() as running:
+        yield running
+
+
+@pytest.fixture
+def endpoint(receiver, subscribe):
+    """The receiver subscribed to `types` (none: all), answering 204 unless told."""
 
     def make(*types: str) -> Endpoint:
-        subscription = subscribe(*types)
-        receiver = Endpoint(subscription.secret)
-        http.add_callback(responses.POST, ENDPOINT, callback=receiver)
-        receiver.subscription = subscription
-        return receiver
+        subscription = subscribe(*types, url=receiver.url)
+        receiver.verify_with(subscription.secret)
+        made = Endpoint(receiver)
+        made.subscription = subscription
+        return made
 
     return make

@@ -3,10 +3,9 @@ resolves to a loopback, link-local, private or otherwise non-public address is r
 it is subscribed and again before each delivery (a DNS answer may change), unless
 ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS (on locally).
 
-Check, then connect: the connection resolves the name again, so a DNS server that answers a
-public address to the check and a private one a moment later can still get a request through;
-the window is the few milliseconds between the two. A kept-alive connection goes on to the
-address checked when it was opened."""
+The sender connects to the address checked, not to the name (orders/webhooks/sender.py pins
+it), so a DNS answer that changes between the check and the connection cannot send a request
+to a private address."""
 
 import ipaddress
 import socket
@@ -34,21 +33,27 @@ def url_refusal(url: str) -> str | None:
 
 
 def address_refusal(url: str) -> str | None:
-    """Why a request to `url` may not be sent now: its form, or an address its host resolves
-    to (every address must be public); None if it may. No resolution at all when
-    ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS."""
+    """Why a request to `url` may not be sent now (see checked_address()); None if it may."""
+    return checked_address(url)[0]
+
+
+def checked_address(url: str) -> tuple[str | None, str | None]:
+    """(why a request to `url` may not be sent now, None) or (None, the address to connect
+    to): its form is checked, and every address its host resolves to must be public; the
+    first is the one to connect to. (None, None) when ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS: no
+    resolution here, the connection resolves the name itself."""
     if refusal := url_refusal(url):
-        return refusal
+        return refusal, None
     if settings.ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS:
-        return None
+        return None, None
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        return f"{parts.hostname} does not resolve ({exc})"
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        return f"{parts.hostname} does not resolve ({exc})", None
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    for address in addresses:
         if not address.is_global or address.is_multicast:
-            return f"{parts.hostname} resolves to {address}, not a public address"
-    return None
+            return f"{parts.hostname} resolves to {address}, not a public address", None
+    return None, str(addresses[0])

@@ -1,13 +1,16 @@
 """The sender: claims the deliveries that are due, sends them (signed, a few at a time per
-endpoint, over a kept-alive session per endpoint) and records each answer.
+endpoint, over kept-alive connections) and records each answer.
 
 A delivery is due at its next_attempt_at, and only once every earlier change of its order is
 delivered or given up for the same subscription: one order's messages reach an endpoint in
-sequence order. Claiming moves next_attempt_at to the end of a lease and records the worker run
-(orders/claims.py), with SKIP LOCKED on PostgreSQL, so that several senders never send one
-delivery at once; a sender whose worker died is given back its claims when a worker restarts,
-or when the lease ends. A delivery may so be sent twice (at-least-once): receivers de-duplicate
-on its id.
+sequence order. Requests go through urllib3, one connection pool per endpoint (kept alive,
+ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY connections at most), connected to the address that
+orders/webhooks/addresses.py checked: urllib3 rather than requests, which costs twice the CPU
+per request and would add nothing used here. Claiming moves next_attempt_at to the end of a
+lease and records the worker run (orders/claims.py), with SKIP LOCKED on PostgreSQL, so that
+several senders never send one delivery at once; the claims of a sender whose worker died are
+given back when a worker restarts, or when the lease ends. A delivery may so be sent twice
+(at-least-once): receivers de-duplicate on its id.
 
 Any 2xx is delivered. 410 Gone gives the delivery up and disables the subscription. Anything
 else (another status, a redirect, a timeout, a refused address) is retried after the next wait
@@ -24,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
@@ -156,31 +159,56 @@ def _send_all(batch: list[WebhookDelivery]) -> int:
     return _record(list(zip(batch, answers, strict=True)))
 
 
-# One session per endpoint and process: its connections are kept alive between deliveries.
-_sessions: dict[tuple[int, str], requests.Session] = {}
-_sessions_lock = threading.Lock()
+# One connection pool per endpoint and process, to the address checked last: its connections
+# are kept alive between deliveries.
+_pools: dict[tuple[int, str], tuple[str | None, urllib3.HTTPConnectionPool]] = {}
+_pools_lock = threading.Lock()
 
 
-def _session(delivery: WebhookDelivery) -> requests.Session:
-    key = (delivery.subscription_id, delivery.subscription.url)
-    with _sessions_lock:
-        if (session := _sessions.get(key)) is None:
-            session = requests.Session()
-            size = settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=size, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.trust_env = False  # no proxy from the environment: the check is ours
-            _sessions[key] = session
-        return session
+def _pool(delivery: WebhookDelivery, address: str | None) -> urllib3.HTTPConnectionPool:
+    """The endpoint's pool, connected to `address` (None: to the URL's host name)."""
+    url = delivery.subscription.url
+    key = (delivery.subscription_id, url)
+    with _pools_lock:
+        known = _pools.get(key)
+        if known is not None and known[0] == address:
+            return known[1]
+        if known is not None:
+            known[1].close()  # the name resolves elsewhere now: no connection to the old one
+        parts = urllib3.util.parse_url(url)
+        options = {
+            "port": parts.port,
+            "maxsize": settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY,
+            "block": True,
+            "retries": False,
+            "timeout": urllib3.Timeout(
+                connect=settings.ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS,
+                read=settings.ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS,
+            ),
+        }
+        if parts.scheme == "https":
+            # Pinned to the address, the certificate is still checked for the host name.
+            pool = urllib3.HTTPSConnectionPool(
+                address or parts.host,
+                server_hostname=parts.host,
+                assert_hostname=parts.host,
+                **options,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(address or parts.host, **options)
+        _pools[key] = (address, pool)
+        return pool
 
 
 def _post(delivery: WebhookDelivery, body: bytes) -> Answer:
     """One attempt; never raises. Runs in the pool: no database here."""
     subscription = delivery.subscription
-    if refusal := addresses.address_refusal(subscription.url):
+    refusal, address = addresses.checked_address(subscription.url)
+    if refusal:
         return Answer(None, f"refused: {refusal}")
+    parts = urllib3.util.parse_url(subscription.url)
     headers = {
+        "host": parts.netloc,  # the name, whichever address the pool connects to
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         **signing.headers(
@@ -190,29 +218,29 @@ def _post(delivery: WebhookDelivery, body: bytes) -> Answer:
             body=body,
         ),
     }
-    timeout = (
-        settings.ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS,
-        settings.ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS,
-    )
     try:
-        with _session(delivery).post(
-            subscription.url,
-            data=body,
+        response = _pool(delivery, address).urlopen(
+            "POST",
+            parts.request_uri,
+            body=body,
             headers=headers,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            head = b""
-            for chunk in response.iter_content(8192):
-                head += chunk
-                if len(head) >= READ_AT_MOST:
-                    break
-            text = head[:ANSWER_BYTES].decode("utf-8", errors="replace")
-            return Answer(response.status_code, text)
-    except requests.RequestException as exc:
+            redirect=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         # The exception's class, not its text: a URL in it could carry a query string secret.
         return Answer(None, f"no answer: {type(exc).__name__}")
+    try:
+        head = response.read(READ_AT_MOST)
+        if response.read(1):  # more than we read: the connection cannot be used again
+            response.close()
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        response.close()
+        return Answer(None, f"no answer: {type(exc).__name__}")
+    finally:
+        response.release_conn()
+    return Answer(response.status, head[:ANSWER_BYTES].decode("utf-8", errors="replace"))
 
 
 def _record(sent: list[tuple[WebhookDelivery, Answer]]) -> int:
