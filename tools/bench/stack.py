@@ -119,6 +119,8 @@ class Stack:
             # The harness retires what a run leaves `created` (Bench.settle); until it does, the
             # re-drive sweep must not wake those orders up in the middle of the next run.
             "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": "3600",
+            # The pipeline phase turns its webhook subscription on and off between runs.
+            "ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS": "1",
         }
         if self.redis_port:
             env["LOCAL_REDIS_PORT"] = str(self.redis_port)
@@ -184,6 +186,19 @@ class Stack:
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
+
+    def manage(self, *args: str) -> str:
+        """An Orders manage.py command against this stack's database; its output."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT / "orders_project",
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
