@@ -12,6 +12,7 @@ COMPOSE_BIN = $(shell $(PY) -c 'import compose, os; print(os.path.join(os.path.d
 # runs alone and the unit suites fill the time in between. Without contention nice changes nothing.
 UNIT_NICE := nice -n 10
 # Each project's suite in its own pytest process: pytest-django takes one settings module each.
+# Both also run the shared contract, tests/contract/ (tests/conftest.py collects it in each).
 PYTEST_ORDERS := cd orders_project && DJANGO_SETTINGS_MODULE=config.settings $(UNIT_NICE) ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/orders
 PYTEST_PAYMENTS := cd payments_project && DJANGO_SETTINGS_MODULE=config.settings $(UNIT_NICE) ../$(PY) -m pytest -c ../pyproject.toml --rootdir .. ../tests/payments
 PYTEST_E2E := $(PY) -m pytest -c pyproject.toml tests/e2e
@@ -240,6 +241,14 @@ fuzz: install-dev ## schemathesis, every check, against both services on a fresh
 bench: install-dev ## benchmark the real stack (granian, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) tools/bench/run_bench.py $(BENCH_ARGS)
+
+# The soak's length in minutes: 30 for the reported numbers (docs/performance.md), 3 in CI.
+SOAK_MINUTES ?= 30
+
+.PHONY: soak
+soak: install-dev ## the whole stack at half its capacity, open loop, for SOAK_MINUTES (30): verdicts in artifacts/soak.md, plot in soak.png (SOAK_ARGS: its options)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) tools/bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # Both locks pin every package with its hashes, for any platform (markers kept) on Python 3.11+;
 # a pin already in a lock stays unless UPGRADE=1 (or a .in file asks for another version).

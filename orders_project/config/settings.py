@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from servicekit import settings as base
-from servicekit.env import env_bool, env_list, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_list, env_number, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # VAR_DIR, DJANGO_ENV, the apps, the database, the body limit, the secret key, debug, hosts,
@@ -148,6 +148,12 @@ ORDERS_WEBHOOK_RETENTION_DAYS = env_number("ORDERS_WEBHOOK_RETENTION_DAYS", 7, m
 ORDERS_WEBHOOK_PRUNE_SWEEP_SECONDS = env_number(
     "ORDERS_WEBHOOK_PRUNE_SWEEP_SECONDS", 3600, minimum=1
 )
+# POST /order per client (its address: servicekit/client_address.py), as a token bucket in
+# Redis (orders/ratelimit.py): "20/s" takes bursts of 20 and 20 a second after; "0" no limit.
+# Off locally, where one developer's scripts are the only client; elsewhere it keeps one client
+# from taking the web workers' whole capacity (several hundred a second, docs/performance.md).
+# Behind a proxy, set ORDERS_TRUSTED_PROXY_HOPS, or every client shares the proxy's bucket.
+ORDERS_CREATE_RATE_LIMIT = env_rate("ORDERS_CREATE_RATE_LIMIT", "0" if IS_LOCAL else "20/s")
 # The default page of the lists (servicekit/pagination.py).
 API_PAGE_SIZE = env_number("ORDERS_PAGE_SIZE", 50, minimum=1)
 
@@ -195,7 +201,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 45
 CELERY_TASK_TIME_LIMIT = 60
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "orders.beat_scheduler:DatabaseSchedulerThatWaits"
 # The worker's main process serves its pool's metrics on this port (0: not served; see
 # config/celery_signals.py). Not a CELERY_ name: those are Celery's own settings.
 WORKER_METRICS_PORT = env_number("CELERY_METRICS_PORT", 0, maximum=65535)

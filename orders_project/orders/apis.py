@@ -9,7 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders import idempotency, selectors, services
+from orders import idempotency, ratelimit, selectors, services
+from orders.exceptions import RateLimited
 from orders.models import Order, OrderEventKind, OrderState
 from servicekit.fast_post import FastPostMixin
 from servicekit.fields import VISIBLE_TEXT, PaymentMethodField, PriceField, TextField
@@ -76,10 +77,39 @@ def idempotency_key_of(request) -> str | None:
     return key
 
 
+# The answers of a POST /order while ORDERS_CREATE_RATE_LIMIT is on (orders/ratelimit.py).
+RATE_LIMIT_HEADERS = [
+    OpenApiParameter(
+        "RateLimit-Policy",
+        str,
+        OpenApiParameter.HEADER,
+        description='The client\'s limit: `"create";q=<requests>;w=<seconds>` (IETF draft '
+        "httpapi-ratelimit-headers). Sent while ORDERS_CREATE_RATE_LIMIT is on.",
+        response=[201, 429],
+    ),
+    OpenApiParameter(
+        "RateLimit",
+        str,
+        OpenApiParameter.HEADER,
+        description='What is left of it: `"create";r=<requests left>;t=<seconds>`, t being when '
+        "the quota is whole again, or on a 429 when the next request is taken.",
+        response=[201, 429],
+    ),
+    OpenApiParameter(
+        "Retry-After",
+        int,
+        OpenApiParameter.HEADER,
+        description="Seconds until this client's next order is taken.",
+        response=[429],
+    ),
+]
+
+
 class OrderCollectionApi(FastPostMixin, APIView):
     """POST /order creates an order; GET /order lists them, newest first. A plain POST (no
     Idempotency-Key) is answered by fast_post, outside DRF's request cycle
-    (servicekit/fast_post.py); every other request by post() and get()."""
+    (servicekit/fast_post.py); every other request by post() and get(). Every POST takes a token
+    of its client's rate limit first (orders/ratelimit.py), whichever path answers it."""
 
     class InputSerializer(serializers.Serializer):
         name = TextField(max_length=200, validators=[VISIBLE_TEXT])
@@ -130,11 +160,16 @@ class OrderCollectionApi(FastPostMixin, APIView):
                 description="Set when this is the stored answer to an earlier request.",
                 response=[201],
             ),
+            *RATE_LIMIT_HEADERS,
         ],
         responses={
             201: OrderOutputSerializer,
             **BODY_ERRORS,
             409: error("`idempotency_key_reused`: this key came with another body before."),
+            429: error(
+                "`rate_limited`: this client sent more orders than ORDERS_CREATE_RATE_LIMIT "
+                "allows; retry after Retry-After seconds."
+            ),
         },
     )
     def post(self, request):
@@ -152,6 +187,19 @@ class OrderCollectionApi(FastPostMixin, APIView):
             status=status.HTTP_201_CREATED,
             headers={"Idempotent-Replayed": "true"} if replayed else None,
         )
+
+    def dispatch(self, request, *args, **kwargs):
+        verdict = ratelimit.order_create_verdict(request.META) if request.method == "POST" else None
+        if verdict is None:  # not a POST, no limit, or Redis did not answer
+            return super().dispatch(request, *args, **kwargs)
+        if verdict.allowed:
+            response = super().dispatch(request, *args, **kwargs)
+        else:  # refused before the body is read: a client over its limit costs one round trip
+            message = f"Too many orders from this client; retry in {verdict.reset_seconds} s."
+            response = self.error_response(RateLimited(message))
+        for header, value in verdict.headers().items():
+            response[header] = value
+        return response
 
     def fast_post_serializer(self) -> serializers.Serializer:
         return _order_input()

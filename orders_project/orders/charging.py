@@ -22,6 +22,7 @@ from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENT_REFUSALS
 from orders.models import OrderState
 from orders.task_handles import CHARGE_ORDERS
+from servicekit.errors import DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,21 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
     before. A run hands over to a fresh wake-up after CHARGER_RUN_SECONDS, so no task outlives
     the broker's visibility timeout. A batch whose call gets no usable answer is handed to a
     retrying task, and this run stops: Payments is not answering; the guard then expires on its
-    own, so at most one charger per ORDERS_CHARGE_WAKE_UP_GUARD_MS tries again meanwhile."""
-    batch_size = batch_size or settings.ORDERS_PAYMENT_BATCH_SIZE
+    own, so at most one charger per ORDERS_CHARGE_WAKE_UP_GUARD_MS tries again meanwhile.
+
+    A run that fails (the database went away) releases the guard, so that the next order wakes
+    a charger, and raises for its task to be retried. A batch that Payments charged but whose
+    results could not be applied is handed to the retrying task first, which claims it again by
+    its order numbers, whatever its clock: it is not left claimed until its claim expires, and
+    Payments answers the second call with what it stored."""
+    try:
+        return _charge_waiting(batch_size=batch_size or settings.ORDERS_PAYMENT_BATCH_SIZE)
+    except Exception:
+        wake_up.release_wake_up()
+        raise
+
+
+def _charge_waiting(*, batch_size: int) -> int:
     deadline = time.monotonic() + CHARGER_RUN_SECONDS
     decided = 0
     while True:
@@ -52,6 +66,7 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
             if not (batch := _orders_claim(limit=batch_size)):
                 return decided
         wake_up.hold_wake_up()
+        numbers = [order.order_number for order in batch]
         try:
             count, unavailable = _orders_charge(batch)
             decided += count
@@ -61,11 +76,12 @@ def orders_charge_waiting(*, batch_size: int | None = None) -> int:
                 _charge_again(order_numbers=unavailable, countdown=_first_retry_countdown())
         except PaymentsUnavailable as exc:
             logger.warning("charging %d orders failed, retrying: %s", len(batch), exc)
-            _charge_again(
-                order_numbers=[order.order_number for order in batch],
-                countdown=_first_retry_countdown(),
-            )
+            _charge_again(order_numbers=numbers, countdown=_first_retry_countdown())
             return decided
+        except DATABASE_ERRORS as exc:
+            logger.warning("the results of %d charged orders were not applied: %s", len(batch), exc)
+            _charge_again(order_numbers=numbers, countdown=_first_retry_countdown())
+            raise
         if time.monotonic() > deadline:
             wake_up.release_wake_up()
             wake_up.wake_charger()

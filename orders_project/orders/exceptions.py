@@ -66,3 +66,10 @@ class IdempotencyKeyReused(ApplicationError):
         "This Idempotency-Key was already used with a different request body; "
         "send a new key for a new order."
     )
+
+
+class RateLimited(ApplicationError):
+    """One client sent more POST /order than ORDERS_CREATE_RATE_LIMIT allows (orders/ratelimit)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "rate_limited"

@@ -43,6 +43,13 @@ RECONCILIATION_MISMATCHES = Counter(
     "status_differs, unknown_order (reported).",
     ["kind"],
 )
+RATE_LIMIT = Counter(
+    "orders_create_rate_limit_total",
+    "POST /order that ORDERS_CREATE_RATE_LIMIT did not simply let through, by outcome: limited "
+    "(answered 429, the client was over its limit), unchecked (taken without a check: Redis did "
+    "not answer).",
+    ["outcome"],
+)
 DELIVERY_LAG = Histogram(
     "orders_delivery_lag_seconds",
     "How long after its due time (confirmation + ORDERS_DELIVERY_DELAY_SECONDS) an order was "

@@ -1,6 +1,9 @@
 """Thin Celery entry points: they take order numbers, call services, and are safe to run twice."""
 
+import functools
+
 from celery import shared_task, signals
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from orders import charging, claims, idempotency, reconciliation, refunds, sweeps, task_handles
@@ -8,6 +11,7 @@ from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
 from orders.webhooks import sender
 from orders.webhooks import services as webhooks
+from servicekit.errors import DATABASE_ERRORS
 
 # How a call to Payments (a batch of charges, a refund) is retried: only "no answer / try again"
 # (PaymentsUnavailable), with exponential backoff and full jitter, bounded; a refusal
@@ -21,19 +25,56 @@ PAYMENTS_CALL_RETRY = {
     "retry_jitter": True,
 }
 
+# How a task whose outcome an order waits for (a charge, a refund) is retried when the database
+# is gone for a while (DATABASE_ERRORS: a restart, a failover): soon, with full jitter, up to
+# DATABASE_MAX_RETRIES times (about half a minute of outage), however Payments' retries are
+# spaced; whatever outlasts that is left to the re-drive sweep and to the claims' expiry.
+DATABASE_MAX_RETRIES = 10
+DATABASE_RETRY_BACKOFF_MAX_SECONDS = 4
 
-@shared_task(name=task_handles.CHARGE_WAITING_ORDERS.name)
-def charge_waiting_orders() -> int:
+
+def retried_while_the_database_is_gone(run):
+    """The retry policy above around a bound task's body."""
+
+    @functools.wraps(run)
+    def body(task, *args, **kwargs):
+        try:
+            return run(task, *args, **kwargs)
+        except DATABASE_ERRORS as exc:
+            countdown = get_exponential_backoff_interval(
+                factor=1,
+                retries=task.request.retries,
+                maximum=DATABASE_RETRY_BACKOFF_MAX_SECONDS,
+                full_jitter=True,
+            )
+            try:
+                raise task.retry(
+                    exc=exc, countdown=countdown, max_retries=DATABASE_MAX_RETRIES
+                ) from exc
+            finally:
+                # Celery keeps a max_retries given to retry() on the task object, which outlives
+                # this run, for its autoretry to use next: Payments' retries would be bounded by
+                # this policy's. Celery's autoretry drops it the same way after its own retry.
+                task.__dict__.pop("override_max_retries", None)
+
+    return body
+
+
+@shared_task(bind=True, name=task_handles.CHARGE_WAITING_ORDERS.name)
+@retried_while_the_database_is_gone
+def charge_waiting_orders(self) -> int:
     return charging.orders_charge_waiting()
 
 
 @shared_task(bind=True, name=task_handles.CHARGE_ORDERS.name, **PAYMENTS_CALL_RETRY)
+@retried_while_the_database_is_gone
 def charge_orders(self, order_numbers: list[str]) -> int:
     _count_retry(self, "payment")
     return charging.orders_charge_again(order_numbers=order_numbers)
 
 
 @shared_task(bind=True, name=task_handles.REFUND_PAYMENT.name, **PAYMENTS_CALL_RETRY)
+@retried_while_the_database_is_gone
 def refund_payment(self, order_number: str) -> None:
     _count_retry(self, "refund")
     refunds.order_refund_payment(order_number=order_number)

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from servicekit import settings as base
-from servicekit.env import env_bool, env_number, env_secret, env_str
+from servicekit.env import env_bool, env_list, env_number, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # VAR_DIR, DJANGO_ENV, the apps, the database, the body limit, the secret key, debug, hosts,
@@ -30,10 +30,18 @@ SPECTACULAR_SETTINGS = base.spectacular_settings(
 )
 
 # --- payment processing (mocked) ------------------------------------------------------------
-# The mocked auth detail Orders sends as "Authorization: Bearer <token>".
-PAYMENTS_API_TOKEN = env_secret(
-    "PAYMENTS_API_TOKEN", local_default="local-payments-token", is_local=IS_LOCAL
-)
+# The tokens accepted as "Authorization: Bearer <token>" (payments/auth.py): each one in
+# PAYMENTS_API_TOKENS (comma-separated) and PAYMENTS_API_TOKEN, the one Orders sends. Two at once
+# rotate the token without a refused call: accept the new one beside the old, switch Orders to
+# it, then drop the old. At least one outside local runs.
+_tokens = [*env_list("PAYMENTS_API_TOKENS", []), env_str("PAYMENTS_API_TOKEN", "").strip()]
+PAYMENTS_API_TOKENS = tuple(dict.fromkeys(token for token in _tokens if token))
+if not PAYMENTS_API_TOKENS:
+    if not IS_LOCAL:
+        raise ImproperlyConfigured(
+            "PAYMENTS_API_TOKENS or PAYMENTS_API_TOKEN must be set when DJANGO_ENV is not 'local'"
+        )
+    PAYMENTS_API_TOKENS = ("local-payments-token",)
 PAYMENTS_CONFIRM_PROBABILITY = env_number(
     "PAYMENTS_CONFIRM_PROBABILITY", 0.5, kind=float, minimum=0, maximum=1
 )

@@ -1,4 +1,5 @@
-"""The mocked auth details: one shared service token, sent as "Authorization: Bearer <token>"."""
+"""The mocked auth details: a shared service token, sent as "Authorization: Bearer <token>".
+Any of PAYMENTS_API_TOKENS is accepted, so that the token is rotated without a refused call."""
 
 import hmac
 
@@ -24,13 +25,20 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
         # The scheme is case-insensitive (RFC 9110 section 11.1): "bearer <token>" is valid too.
         if scheme.lower() != self.keyword.lower() or not token:
             raise exceptions.AuthenticationFailed("Expected 'Authorization: Bearer <token>'.")
-        # Constant-time comparison: response timing reveals nothing about the token.
-        if not hmac.compare_digest(token.strip().encode(), settings.PAYMENTS_API_TOKEN.encode()):
+        if not accepted(token.strip()):
             raise exceptions.AuthenticationFailed("Invalid token.")
         return ServiceClient(), token
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def accepted(token: str) -> bool:
+    """Whether `token` is one of PAYMENTS_API_TOKENS. Each is compared in constant time, and
+    every one is compared: the time taken reveals nothing about any of them."""
+    sent = token.encode()
+    matches = [hmac.compare_digest(sent, known.encode()) for known in settings.PAYMENTS_API_TOKENS]
+    return any(matches)
 
 
 class ServiceTokenScheme(OpenApiAuthenticationExtension):
@@ -40,4 +48,8 @@ class ServiceTokenScheme(OpenApiAuthenticationExtension):
     name = "serviceToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "PAYMENTS_API_TOKEN"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Any of PAYMENTS_API_TOKENS (with PAYMENTS_API_TOKEN).",
+        }

@@ -17,10 +17,16 @@ config/celery_signals.py). Celery beat has no such hook: after a server restart 
 fails once (the tick is logged and skipped), and Django drops the connection for the next.
 """
 
+import logging
 import select
+import time
 
 import psycopg
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from servicekit.errors import DATABASE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 _READY = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 
@@ -46,3 +52,25 @@ def _server_ended(raw) -> bool:
     poller = select.poll()
     poller.register(socket, _READY)
     return bool(poller.poll(0))
+
+
+def wait_for_the_database(
+    *, seconds: float, sleep=None, clock=None, alias: str = DEFAULT_DB_ALIAS
+) -> None:
+    """Return once the database answers; try again with backoff (0.5 s doubling to 5 s) for up
+    to `seconds`, then raise what the last try raised. For a process that cannot start without
+    the database (Celery beat reads its schedule there), so that it starts late rather than
+    failing during a restart or a failover and being counted a crash by its supervisor."""
+    sleep, clock = sleep or time.sleep, clock or time.monotonic
+    deadline = clock() + seconds
+    delay = 0.5
+    while True:
+        try:
+            connections[alias].ensure_connection()
+            return
+        except DATABASE_ERRORS as exc:
+            if clock() + delay > deadline:
+                raise
+            logger.warning("the database does not answer (%s); trying again in %.1f s", exc, delay)
+            sleep(delay)
+            delay = min(delay * 2, 5.0)

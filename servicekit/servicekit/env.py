@@ -5,6 +5,8 @@ list items are trimmed, and secrets get a default only when DJANGO_ENV is "local
 """
 
 import os
+import re
+from typing import NamedTuple
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -48,6 +50,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if name not in os.environ:
         return default
     return [item.strip() for item in _env.list(name) if item.strip()]
+
+
+class Rate(NamedTuple):
+    """`quota` requests per `window_seconds`."""
+
+    quota: int
+    window_seconds: int
+
+
+_RATE = re.compile(r"(\d+)\s*/\s*([sm])")
+_WINDOW_SECONDS = {"s": 1, "m": 60}
+
+
+def env_rate(name: str, default: str) -> Rate | None:
+    """A rate such as "20/s" or "600/m" (requests per second or per minute); "0": no limit
+    (None)."""
+    raw = _env.str(name, default=default).strip().lower()
+    if raw == "0":
+        return None
+    match = _RATE.fullmatch(raw)
+    if not match or int(match[1]) < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 20/s or 600/m, or 0 for none, got {raw!r}"
+        )
+    return Rate(int(match[1]), _WINDOW_SECONDS[match[2]])
 
 
 def env_secret(name: str, *, local_default: str, is_local: bool) -> str:

@@ -1,6 +1,7 @@
 """One error shape for every response: {"code": ..., "message": ..., "errors": {field: [...]}}."""
 
 import logging
+import sys
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -11,6 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
+
+# What Django raises when the database is gone for a while (a restart, a failover, a connection
+# refused or cut): an answer to try again shortly (DatabaseUnavailable), and in a task a retry.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class ApplicationError(Exception):
@@ -39,7 +44,15 @@ class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
     default_detail = "The service is briefly unavailable; retry shortly."
-    wait = 1
+    wait = 1  # seconds, the answer's Retry-After
+
+
+def database_unavailable_response() -> JsonResponse:
+    """DatabaseUnavailable's answer where DRF's exception handler does not run."""
+    exc = DatabaseUnavailable()
+    response = JsonResponse(error_body(exc.default_code, str(exc.detail)), status=exc.status_code)
+    response["Retry-After"] = str(exc.wait)
+    return response
 
 
 def error_body(code: str, message: str, errors: dict | None = None) -> dict:
@@ -67,7 +80,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = RequestTooLarge(too_large_message())
-    elif isinstance(exc, (OperationalError, InterfaceError)):
+    elif isinstance(exc, DATABASE_ERRORS):
         logger.warning("database unavailable: %s", exc)
         exc = DatabaseUnavailable()
     if not isinstance(exc, exceptions.APIException):
@@ -91,6 +104,10 @@ def not_found_view(request, exception=None):
 
 
 def server_error_view(request):
+    # Django calls it while it handles the exception. A database gone before any view ran (a
+    # middleware's query, the admin's session) is the 503 that a view's own error would be.
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return database_unavailable_response()
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 

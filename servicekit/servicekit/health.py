@@ -15,6 +15,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 
+from servicekit.errors import DatabaseUnavailable
+
 
 def database_ok() -> bool:
     try:
@@ -73,4 +75,7 @@ def ready(request):
     body = {"status": "ok" if not failing else "unavailable", "checks": checks}
     for name, path in getattr(settings, "HEALTH_DETAILS", {}).items():
         body[name] = import_string(path).measure() if checks.get("database", True) else None
-    return JsonResponse(body, status=503 if failing else 200)
+    if not failing:
+        return JsonResponse(body)
+    # Not ready: a balancer stops sending requests, a client that asked may try again shortly.
+    return JsonResponse(body, status=503, headers={"Retry-After": str(DatabaseUnavailable.wait)})

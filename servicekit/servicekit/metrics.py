@@ -27,6 +27,17 @@ LABELS = ["method", "route", "status"]
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered.", LABELS)
 LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request.", LABELS)
+# The admission gate's (servicekit/admission.py), by lane ("api" or "probes"): requests answered
+# 503 because no slot was free soon enough, and how long those that found every slot taken waited.
+SHED = Counter(
+    "http_requests_shed_total", "Requests shed with a 503: no slot free in time.", ["lane"]
+)
+QUEUE_WAIT = Histogram(
+    "http_request_queue_seconds",
+    "Time a request that found every slot taken waited for one (admitted or shed).",
+    ["lane"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 
 # Collectors run at scrape time in the scraping process (a GROUP BY, not a sample per process).
 _scrape_collectors: list = []

@@ -3,7 +3,7 @@
 Why this stays beside DATA_UPLOAD_MAX_MEMORY_SIZE (the same number): Django's cap
 covers a plain route as well as this does. It refuses by Content-Length when request.body is
 first read, and a chunked body without a Content-Length is never read under WSGI (both tested
-in tests/common/abuse.py). It leaves two cases open:
+in tests/contract/test_abuse.py). It leaves two cases open:
 - a Content-Length that is not a whole number ("abc", "-1", "1.5"): Django's check calls int()
   on it and the request ends in a 500; here it is a JSON 400;
 - a route with a larger limit of its own: Django's cap is one number for every route, so a

@@ -85,12 +85,23 @@ SERVER_ANSWERS = {
 _SERVER_NAMES = {"400": "ServerBadRequest", "431": "ServerHeaderTooLarge"}
 
 
+# What the admission gate (servicekit/admission.py) answers for any operation when every working
+# slot stayed taken: the JSON error shape, with Retry-After.
+OVERLOADED = {
+    "description": "`overloaded`: the service is busy and did nothing with the request; retry "
+    "after the seconds Retry-After gives (WEB_QUEUE_TIMEOUT_MS).",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 def server_answers(result, generator, request, public):
     """POSTPROCESSING_HOOKS: every operation documents SERVER_ANSWERS (components/responses),
-    beside the JSON error shape of a 400 the API answers too."""
+    beside the JSON error shape of a 400 the API answers too, and the admission gate's 503."""
     components = result.setdefault("components", {}).setdefault("responses", {})
     for status, description in SERVER_ANSWERS.items():
         components[_SERVER_NAMES[status]] = {"description": description}
+    components["Overloaded"] = OVERLOADED
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
@@ -99,4 +110,8 @@ def server_answers(result, generator, request, public):
                     responses[status]["description"] += f" Or an empty body: see {name}."
                 else:
                     responses[status] = {"$ref": f"#/components/responses/{name}"}
+            if "503" in responses:
+                responses["503"]["description"] += " Or `overloaded`: see Overloaded."
+            else:
+                responses["503"] = {"$ref": "#/components/responses/Overloaded"}
     return result

@@ -2,6 +2,7 @@
 calls; each service keeps its own names, routes and limits."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -22,6 +23,8 @@ PLATFORM_APPS = [
     "drf_spectacular",
     # Swagger UI's JS and CSS, served with the static files: /docs needs no CDN.
     "drf_spectacular_sidecar",
+    # Counts failed admin logins and locks the combination out (admin_login_settings below).
+    "axes",
     # The chassis' own start-up hooks (servicekit/apps.py).
     "servicekit",
 ]
@@ -42,6 +45,9 @@ MIDDLEWARE = [
     "servicekit.middleware.AuthenticationMiddleware",
     "servicekit.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into the lockout page. Admin paths
+    # only, like the session and the user it works with.
+    "servicekit.admin_lockout.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -80,10 +86,11 @@ REST_FRAMEWORK = {
 def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
     """The head both services' settings wrote out in full: VAR_DIR (<NAME>_VAR_DIR, default
     <base_dir>/var), DJANGO_ENV and IS_LOCAL, the apps (the platform's, then `apps`), the database
-    (<NAME>_DATABASE_URL, default SQLite in VAR_DIR), the body limit, the secret key
-    (<NAME>_SECRET_KEY), debug, hosts, Django's middleware and templates, the language and time
-    zone, static files, DRF and HTTPS. A service's settings take them with globals().update(...)
-    and state the rest."""
+    (<NAME>_DATABASE_URL, default SQLite in VAR_DIR), the body limit, the trusted proxies
+    (<NAME>_TRUSTED_PROXY_HOPS), the secret key (<NAME>_SECRET_KEY), debug, hosts, Django's
+    middleware and templates, the language and time zone, static files, DRF, HTTPS and the
+    admin's login lockout. A service's settings take them with globals().update(...) and state
+    the rest."""
     var_dir = Path(env_str(f"{name.upper()}_VAR_DIR", str(base_dir / "var")))
     django_env = env_str("DJANGO_ENV", "local")
     is_local = django_env == "local"
@@ -92,6 +99,9 @@ def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
     # Django's own cap on request.body, for a body that came without a Content-Length, is the
     # same number.
     max_body_bytes = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1)
+    # How many proxies in front of the service append to X-Forwarded-For: whose address a request
+    # is counted against (servicekit/client_address.py). 0: the peer's, the header is ignored.
+    trusted_proxy_hops = env_number(f"{name.upper()}_TRUSTED_PROXY_HOPS", 0, maximum=10)
     return {
         "VAR_DIR": var_dir,
         "DJANGO_ENV": django_env,
@@ -103,6 +113,7 @@ def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
             )
         },
         "API_MAX_BODY_BYTES": max_body_bytes,
+        "TRUSTED_PROXY_HOPS": trusted_proxy_hops,
         "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body_bytes,
         "SECRET_KEY": env_secret(
             f"{name.upper()}_SECRET_KEY",
@@ -131,6 +142,7 @@ def service_settings(*, name: str, base_dir: Path, apps: list[str]) -> dict:
         "STATIC_ROOT": var_dir / "static",
         "REST_FRAMEWORK": REST_FRAMEWORK,
         **https_settings(is_local=is_local),
+        **admin_login_settings(),
     }
 
 
@@ -166,6 +178,36 @@ def https_settings(*, is_local: bool) -> dict:
         ),
         "SESSION_COOKIE_SECURE": secure_cookies,
         "CSRF_COOKIE_SECURE": secure_cookies,
+    }
+
+
+def admin_login_settings() -> dict:
+    """The admin's login lockout (django-axes): after ADMIN_LOGIN_MAX_FAILURES failed logins for
+    one username from one address (servicekit/client_address.py), that combination is refused for
+    ADMIN_LOGIN_COOLOFF_MINUTES after the last counted failure, even with the right password; the
+    page says so (servicekit/admin_lockout.py). Another username, or the same one from another
+    address, is not locked: a guesser cannot lock the real admin out from elsewhere. Failures are
+    rows in the service's database (axes' tables), so every web process counts the same ones."""
+    return {
+        # Axes' backend only refuses a locked-out combination; Django's checks the password.
+        "AUTHENTICATION_BACKENDS": [
+            "axes.backends.AxesStandaloneBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ],
+        "AXES_FAILURE_LIMIT": env_number("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1),
+        "AXES_COOLOFF_TIME": timedelta(
+            minutes=env_number("ADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+        ),
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+        "AXES_CLIENT_IP_CALLABLE": "servicekit.client_address.axes_client_address",
+        # A refused attempt during the lockout does not restart it: the page can say when it ends.
+        "AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT": False,
+        # A successful login clears the failures before it: a few typos do not add up over days.
+        "AXES_RESET_ON_SUCCESS": True,
+        "AXES_LOCKOUT_CALLABLE": "servicekit.admin_lockout.lockout_response",
+        # Axes looks for its own middleware by name; the chassis runs it as a subclass scoped to
+        # the admin's paths (servicekit/admin_lockout.py), which it does not recognise.
+        "SILENCED_SYSTEM_CHECKS": ["axes.W002"],
     }
 
 
@@ -217,5 +259,7 @@ def logging_config(*, service: str, log_format: str, loggers: dict | None = None
             }
         },
         "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-        **({"loggers": loggers} if loggers else {}),
+        # django-axes says "AXES: BEGIN ..." at INFO in every process it starts in; its failures
+        # and lockouts are warnings and still show.
+        "loggers": {"axes.apps": {"level": "WARNING"}, **(loggers or {})},
     }

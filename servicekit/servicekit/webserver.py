@@ -12,7 +12,11 @@ Settings, from the environment (defaults suit the 2-core machine; docs/settings.
     WEB_THREADS           threads per process running the application (default 4: a request
                           mostly waits on the database and Redis). WEB_WORKERS x WEB_THREADS
                           requests are served at once, and as many database connections are
-                          held (docs/scaling.md)
+                          held, plus one per process for the probes (docs/scaling.md)
+    WEB_QUEUE_TIMEOUT_MS  longest wait of a request for one of those threads before it is
+                          answered 503 with Retry-After (default 1000; servicekit/admission.py)
+    WEB_QUEUE_LENGTH      requests per process that may wait for one at once; more are answered
+                          the 503 at once (default 32)
     WEB_GRACEFUL_TIMEOUT  seconds a stopping worker gets to finish its requests before it is
                           killed (default 20)
     WEB_MAX_RSS_MIB       a worker whose resident memory is over this at a check (every 30 s) is
@@ -28,12 +32,13 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
+from servicekit.admission import server_threads
 from servicekit.env import env_bool, env_number, env_str
 from servicekit.settings import log_format
 from servicekit.tracing import service_name
 
 TARGET = "config.wsgi:application"
-DEFAULT_WORKERS, DEFAULT_THREADS = 2, 4
+DEFAULT_WORKERS = 2
 # A request line and headers over this are refused with a 431 before the service reads them
 # (servicekit/openapi.py documents it); granian's own default lets several times more through.
 # Its HTTP/1 reader grows its buffer by doubling chunks (16, 32 KiB...), so a limit between two of
@@ -80,7 +85,9 @@ def server_options(project_dir: Path) -> dict:
         # HTTP/1's; granian's "auto" would also take cleartext HTTP/2 without them.
         http=HTTPModes.http1,
         workers=env_number("WEB_WORKERS", DEFAULT_WORKERS, minimum=1),
-        blocking_threads=env_number("WEB_THREADS", DEFAULT_THREADS, minimum=1),
+        # More than the application's WEB_THREADS: the admission gate's waiting line and its
+        # sheds run on them too (servicekit/admission.py); only WEB_THREADS run the application.
+        blocking_threads=server_threads(),
         blocking_threads_idle_timeout=THREAD_IDLE_SECONDS,
         websockets=False,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),

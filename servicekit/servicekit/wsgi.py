@@ -7,6 +7,9 @@ responses (a static file, say) stay iterables, as the server streams them. A lis
 close(), so the response's own close() (Django's request_finished: the database connections'
 end-of-request care) is called here, once its bytes are taken, as a server would call it; what
 fails there is logged, as a server logs it, and the answer already built stands.
+
+In front of it all, the admission gate (servicekit/admission.py): a request runs on one of
+WEB_THREADS working slots, or is answered a fast 503 when none is free soon enough.
 """
 
 import logging
@@ -14,6 +17,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from servicekit.admission import AdmissionGate
 from servicekit.tracing import setup_tracing
 
 logger = logging.getLogger(__name__)
@@ -38,4 +42,5 @@ def service_application(*, service: str, celery: bool = False):
             except Exception:
                 logger.exception("error at the end of the request, after its answer was built")
 
-    return application
+    # Each request runs on one of the gate's working slots, or is shed with a fast 503.
+    return AdmissionGate.from_environment(application)

@@ -6,9 +6,9 @@ import select
 
 import pytest
 from django.core.signals import request_started
-from django.db import connection
+from django.db import OperationalError, connection
 
-from servicekit.connections import close_connections_the_server_closed
+from servicekit.connections import close_connections_the_server_closed, wait_for_the_database
 from servicekit.env import env_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,3 +88,52 @@ def test_a_kept_connection_with_an_unasked_message_waiting_is_replaced_a_known_c
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
     assert connection.connection is not first
+
+
+class _Clock:
+    """time.monotonic and time.sleep of a test: sleeping moves the clock."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _database_down_for(monkeypatch, failures: int) -> list[int]:
+    """The next `failures` connection attempts fail as during a restart; returns the tries."""
+    tries = []
+    real = connection.ensure_connection
+
+    def ensure_connection():
+        tries.append(1)
+        if len(tries) <= failures:
+            raise OperationalError("connection refused")
+        real()
+
+    monkeypatch.setattr(connection, "ensure_connection", ensure_connection)
+    return tries
+
+
+def test_wait_for_the_database_returns_once_it_answers_with_backoff_between_tries(monkeypatch):
+    clock = _Clock()
+    tries = _database_down_for(monkeypatch, failures=5)
+
+    wait_for_the_database(seconds=60, sleep=clock.sleep, clock=clock.monotonic)
+
+    assert len(tries) > 5  # then it connected (connecting runs queries of its own)
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 5.0]  # doubling, capped at 5 s
+
+
+def test_wait_for_the_database_gives_up_after_its_time_with_the_database_error(monkeypatch):
+    clock = _Clock()
+    _database_down_for(monkeypatch, failures=1000)
+
+    with pytest.raises(OperationalError):
+        wait_for_the_database(seconds=10, sleep=clock.sleep, clock=clock.monotonic)
+
+    assert 7.5 <= clock.now <= 10  # it waited its time, and not past it

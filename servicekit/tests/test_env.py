@@ -4,7 +4,15 @@ service at start and names the variable."""
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from servicekit.env import env_bool, env_database, env_list, env_number, env_secret
+from servicekit.env import (
+    Rate,
+    env_bool,
+    env_database,
+    env_list,
+    env_number,
+    env_rate,
+    env_secret,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,3 +98,21 @@ def test_env_database_defaults_to_sqlite_beside_its_test_file(monkeypatch, tmp_p
     assert config["NAME"] == str(tmp_path / "var" / "things.sqlite3")
     assert config["TEST"]["NAME"] == str(tmp_path / "var" / "things.test.sqlite3")
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+@pytest.mark.parametrize(
+    ("raw", "rate"),
+    [("0", None), ("20/s", Rate(20, 1)), ("600/m", Rate(600, 60)), (" 5 / S ", Rate(5, 1))],
+)
+def test_env_rate_reads_a_rate_per_second_or_minute(monkeypatch, raw, rate):
+    monkeypatch.setenv("SOME_RATE", raw)
+
+    assert env_rate("SOME_RATE", "1/s") == rate
+
+
+@pytest.mark.parametrize("raw", ["20", "20/h", "0/s", "-1/s", "fast", "20/s/m"])
+def test_env_rate_refuses_anything_else_naming_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("SOME_RATE", raw)
+
+    with pytest.raises(ImproperlyConfigured, match="SOME_RATE"):
+        env_rate("SOME_RATE", "1/s")

@@ -1,19 +1,16 @@
-"""Test code both services run: each service's thin test module imports one of these modules
-with `from common.<module> import *`, and its conftest.py supplies the `service` fixture (a
-common.service.Service) and imports the clients that follow from it (common/clients.py). Helpers
-both suites use live here too: scrape.py (GET /metrics parsed), contract.py (the committed
-schema's fields), tracing.py (an in-memory exporter). Run in each service's own pytest process,
-as every test of that service is."""
+"""Helpers both services' suites use; the tests both run are in tests/contract/. Each suite's
+conftest.py supplies the `service` fixture (a common.service.Service) and takes the fixtures
+that follow from it as plugins: clients.py (the API clients), logs.py (the JSON log events),
+scrape.py (GET /metrics parsed). Also here: errors.py (the one error shape, raw bodies),
+schema.py (the committed schema's fields), wsgi.py (a request as a WSGI server makes it),
+fuzz.py, timestamps.py and tracing.py (an in-memory exporter)."""
 
 import pytest
 
 # Their asserts explain a failure as a test module's do (pytest rewrites test modules only).
 pytest.register_assert_rewrite(
-    "common.abuse",
     "common.errors",
     "common.fuzz",
-    "common.migrations",
-    "common.openapi",
     "common.scrape",
     "common.wsgi",
 )

@@ -1,7 +1,7 @@
 """The API clients the shared tests call a service with, from what its `service` fixture says:
-with the service token (PAYMENTS_API_TOKEN) where its API asks for one, without where anyone may
-call; and a fast password hasher for the tests that log in to the admin. Each service's
-conftest.py imports these fixtures."""
+with the service token (the first of Payments' PAYMENTS_API_TOKENS) where its API asks for one,
+without where anyone may call; and a fast password hasher for the tests that log in to the
+admin. A plugin of both suites (their conftest.py)."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -18,7 +18,7 @@ def read_headers(service, settings) -> dict:
     """What a raw WSGI call sends to read the list: the token if the API asks for one."""
     if not service.api_token:
         return {}
-    return {"HTTP_AUTHORIZATION": f"Bearer {settings.PAYMENTS_API_TOKEN}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {settings.PAYMENTS_API_TOKENS[0]}"}
 
 
 @pytest.fixture

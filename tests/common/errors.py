@@ -1,10 +1,16 @@
-"""The one error shape, and request bodies written as raw JSON text."""
+"""The one error shape, and request bodies written as raw JSON text and posted to a service's
+create route."""
 
 import json
 import os
 import runpy
 
 import config.settings
+
+
+def post(client, service, body: str, content_type: str = "application/json", **extra):
+    """POST raw body text to the service's create route."""
+    return client.post(service.create_path, body, content_type=content_type, **extra)
 
 
 def assert_error_shape(body: dict) -> None:

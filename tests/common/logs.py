@@ -1,5 +1,5 @@
 """The JSON events a service's console handler would write, as dicts: its formatter, with the
-request-id filter, on the root logger for one test. Imported by each service's test_logging.py."""
+request-id filter, on the root logger for one test. A plugin of both suites (their conftest.py)."""
 
 import io
 import json

@@ -1,6 +1,8 @@
-"""One GET /metrics, parsed with prometheus_client's own parser. Both suites' `scrape` fixture
-returns one of these; counters keep what earlier tests added, so an assertion compares two."""
+"""One GET /metrics, parsed with prometheus_client's own parser, and the `scrape` fixture that
+takes one (a plugin of both suites, see their conftest.py); counters keep what earlier tests
+added, so an assertion compares two."""
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -24,3 +26,9 @@ class Scrape:
     def change_since(self, before: "Scrape", name: str, **labels) -> float:
         """How much the sample moved between the scrape `before` and this one."""
         return self(name, **labels) - before(name, **labels)
+
+
+@pytest.fixture
+def scrape(api_client):
+    """GET /metrics now, parsed."""
+    return lambda: Scrape(api_client)

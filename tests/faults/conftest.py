@@ -19,6 +19,7 @@ from fault_load import OrderLoad
 from fault_report import Row, format_table
 from fault_snapshot import Databases, scope_of
 from fault_stack import ROOT, System, fresh_postgres_databases
+from fault_supervised import SupervisedStack
 
 REPORT = ROOT / "artifacts" / "faults.txt"
 KEEP_LOG_RUNS = 3
@@ -138,6 +139,35 @@ def scenario(system):
 
     def begin(name: str) -> Scenario:
         return Scenario(system, name)
+
+    return begin
+
+
+@pytest.fixture
+def supervised(system):
+    """`make run-prod` (the launcher under supervisord) on fresh databases of its own and a Redis
+    database of its own on the suite's server, beside the suite's system; stopped at the end."""
+    with fresh_postgres_databases("ORDERS_DATABASE_URL", "PAYMENTS_DATABASE_URL") as urls:
+        stack = SupervisedStack(
+            log_dir=system.processes.log_dir,
+            orders_db=urls[0],
+            payments_db=urls[1],
+            redis_url=system.redis_url.rpartition("/")[0] + "/1",
+        )
+        stack.allowed = system.allowed
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+
+
+@pytest.fixture
+def supervised_scenario(supervised):
+    """Begin a scenario on the supervised stack."""
+
+    def begin(name: str) -> Scenario:
+        return Scenario(supervised, name)
 
     return begin
 

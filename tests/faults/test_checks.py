@@ -4,7 +4,14 @@ make every scenario pass."""
 from decimal import Decimal
 
 import pytest
-from fault_checks import assess, clean_orders, race_outcomes, unsettled
+from fault_checks import (
+    Answer,
+    answer_problems,
+    assess,
+    clean_orders,
+    race_outcomes,
+    unsettled,
+)
 from fault_report import Row, format_table
 from fault_snapshot import Event, OrderRow, PaymentRow, Snapshot, Transition
 
@@ -303,3 +310,29 @@ def test_checks_a_replay_after_the_refund_is_a_late_result_too():
     assert check(snap, ["a"]).violations() == {}
     declined = snapshot({"a": ("cancelled", CANCELLED)}, {"a": [("declined", TX1)]}, {"a": [late]})
     assert check(declined, ["a"]).violations() == {"inconsistent": 1}
+
+
+def test_checks_an_outage_answered_with_json_503_and_retry_after_is_clean():
+    answers = [
+        Answer("POST /order", 503, "application/json", "1"),
+        Answer("GET /health/ready", 503, "application/json", "1"),
+        Answer("GET /order/x", 200, "application/json"),
+        Answer("GET /payment", 401, "application/json; charset=utf-8"),
+    ]
+    assert answer_problems(answers) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (Answer("POST /order", 500, "application/json"), "POST /order: 500"),
+        (Answer("POST /order", 502, "application/json"), "POST /order: 502"),
+        (Answer("GET /order/x", 503, "text/html", "1"), "GET /order/x: 503 text/html"),
+        (Answer("GET /order/x", 404, ""), "GET /order/x: 404 no body type"),
+        (Answer("POST /order", 503, "application/json"), "POST /order: 503 without Retry-After"),
+        (Answer("GET /order", 503, "application/json", ""), "GET /order: 503 without Retry-After"),
+        (Answer("GET /health/live", 0), "GET /health/live: no answer"),
+    ],
+)
+def test_checks_each_bad_answer_is_a_problem(answer, problem):
+    assert answer_problems([answer]) == [problem]

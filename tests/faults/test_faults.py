@@ -9,8 +9,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
-from fault_checks import clean_orders, race_outcomes
-from fault_load import OrderLoad, cancel_race
+import pytest
+from fault_checks import answer_problems, clean_orders, race_outcomes
+from fault_load import OrderLoad, RouteProbe, cancel_race
 from fault_probes import (
     claim_clocks,
     claimed_beyond,
@@ -22,11 +23,12 @@ from fault_probes import (
     refund_at_payments,
     wait_answered,
     wait_decided,
+    wait_delivered,
     wait_event,
     wake_ups_held,
 )
 from fault_snapshot import scope_of
-from fault_stack import SETTINGS
+from fault_stack import SETTINGS, TOKEN, postgres_cluster
 from fault_worker import ANSWERED_KEY
 from webhook_receiver import parse_added, receiving
 
@@ -411,14 +413,14 @@ def test_faults_result_lost_after_payments_decided_is_applied_by_reconciliation(
     sc.assert_clean()
 
 
-# Scenario 12: how long each webhook request is held by the receiver while the worker is to be
+# Scenario 15: how long each webhook request is held by the receiver while the worker is to be
 # killed (so that it dies with requests in flight), and the bound for every message to arrive.
 WEBHOOK_HOLD_SECONDS = 0.5
 WEBHOOKS_ALL_IN_SECONDS = 60
 
 
 def test_faults_worker_killed_with_webhooks_in_flight_loses_none(system, scenario):
-    sc = scenario("12 worker SIGKILLed with webhooks in flight")
+    sc = scenario("15 worker SIGKILLed with webhooks in flight")
     holding = threading.Event()
     holding.set()
     in_flight = Counter()
@@ -468,4 +470,121 @@ def test_faults_worker_killed_with_webhooks_in_flight_loses_none(system, scenari
     assert expected, "no order of the scenario"
     assert not missing, f"{len(missing)} messages never arrived, e.g. {missing[:5]}"
     assert receiver.unverified == 0
+
+
+# Scenario 13: PostgreSQL is stopped this long under load, then started again; the worker and
+# beat run with the production clocks of every net that would decide a forgotten order later
+# (.env.example): the claims' expiry, the re-drive, reconciliation. The bound must be met by the
+# charger's own retries and hand-overs. The worker holds each answer of Payments (as in scenario
+# 7) long enough for the server to be stopped before the answer is applied: a batch charged and
+# not applied, every time.
+DATABASE_DOWN_SECONDS = 3
+HOLD_ACROSS_THE_STOP_SECONDS = 3
+PRODUCTION_NETS = {
+    "ORDERS_PAYMENT_STUCK_AFTER_SECONDS": str(PRODUCTION_CLAIM_SECONDS),
+    "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "60",
+    "ORDERS_PAYMENT_REDRIVE_SWEEP_SECONDS": "30",
+    "ORDERS_RECONCILIATION_SWEEP_SECONDS": "30",
+    "ORDERS_RECONCILIATION_SETTLE_SECONDS": "10",
+}
+
+
+@contextlib.contextmanager
+def worker_and_beat_with(
+    system, settings: dict[str, str], *, hold_after_batch: float = 0
+) -> Iterator[None]:
+    """The worker and beat restarted with these settings (the worker holding each answer of
+    Payments `hold_after_batch` seconds); restarted as the suite's after."""
+    system.redis().delete(ANSWERED_KEY)
+    for role in ("beat", "worker"):
+        system.processes.stop(role)
+    system.start_worker(hold_after_batch=hold_after_batch, settings=settings)
+    system.start_beat(settings=settings)
+    try:
+        yield
+    finally:
+        for role in ("beat", "worker"):
+            system.processes.stop(role)
+        system.start_worker()
+        system.start_beat()
+
+
+def test_faults_database_restarted_under_load_answers_503_and_decides_every_order(system, scenario):
+    if postgres_cluster(system.orders_db) is None:
+        pytest.skip("restarts this machine's Debian PostgreSQL cluster (pg_ctlcluster)")
+    sc = scenario("13 PostgreSQL restarted under load")
+    held = worker_and_beat_with(
+        system, PRODUCTION_NETS, hold_after_batch=HOLD_ACROSS_THE_STOP_SECONDS
+    )
+    with held:
+        # Every kind of route of both services is asked throughout (RouteProbe) while the load posts
+        # orders through both paths of POST /order: while the server is down each must answer a JSON
+        # 503 with Retry-After (readiness says not ready, liveness stays up), never a 500 or a page;
+        # every order that got its 201 must be decided within DECIDED_AFTER_RESTART_SECONDS of the
+        # server being back, not when the re-drive finds it.
+        load = OrderLoad(system.orders_url)
+        with load, RouteProbe(load, system.payments_url, TOKEN) as probe:
+            time.sleep(WARM_UP_SECONDS)
+            burst = threading.Thread(target=load.burst, args=(BURST,))
+            burst.start()
+            answered = wait_answered(system, timeout=30)  # a batch charged, held before applied
+            down_at = time.monotonic()
+            down_for = system.restart_database(DATABASE_DOWN_SECONDS)
+            up_at = time.monotonic()
+            burst.join()
+            time.sleep(COOL_DOWN_SECONDS)
+        sc.fault_over()
+        deadline = up_at + DECIDED_AFTER_RESTART_SECONDS
+        waiting = wait_decided(system, load.created, timeout=deadline - time.monotonic())
+        decided_after = time.monotonic() - up_at
+        sc.settle(load)
+    answers = load.answers + [answer for _, answer in probe.answers]
+    problems = answer_problems(answers)
+    unavailable = Counter(a.request for a in answers if a.status == 503)
+    sc.note(
+        f"down {down_for:.1f} s, stopped with {len(answered)} orders charged and not applied; "
+        f"{sum(unavailable.values())} answers 503: {describe(unavailable)}; "
+        f"every order decided {decided_after:.1f} s after the server was back"
+    )
+    ready = {
+        service: probe.statuses(f"{service} GET /health/ready", since=down_at, until=up_at)
+        for service in ("orders", "payments")
+    }
+    live = {service: probe.statuses(f"{service} GET /health/live") for service in ready}
+    assert answered, "Payments answered no batch before the stop: the window never opened"
+    assert not problems, f"{len(problems)} bad answers: {Counter(problems).most_common(10)}"
+    assert all(statuses[503] for statuses in ready.values()), f"ready while down: {ready}"
+    assert all(set(statuses) == {200} for statuses in live.values()), f"liveness: {live}"
+    assert not waiting, f"created {decided_after:.0f} s after the restart: {waiting[:10]}"
+    sc.assert_clean(refusals_expected=True)
+
+
+# Scenario 14: how long supervisord may take to have beat running again (it restarts a child at
+# once; RUNNING once it stayed up its startsecs, tools/launcher/supervise.py), and then to deliver
+# every confirmed order of the scenario (delivery sweep every second, 2 s after confirmation).
+BEAT_RESTARTED_WITHIN_SECONDS = 30
+DELIVERED_WITHIN_SECONDS = 30
+
+
+def test_faults_beat_killed_under_supervisord_is_restarted_and_deliveries_resume(
+    supervised, supervised_scenario
+):
+    sc = supervised_scenario("14 beat SIGKILLed under supervisord")
+    # Beat alone sends the sweeps: delivery, the re-drive, reconciliation. Killed, nothing is
+    # delivered until supervisord (make run-prod) has started it again; then every confirmed
+    # order of the scenario, those confirmed while it was down too, is delivered.
+    with fault_under_load(supervised, sc) as load:
+        killed = supervised.kill("beat")
+        restarted_after = supervised.wait_restarted(
+            "beat", killed=killed, timeout=BEAT_RESTARTED_WITHIN_SECONDS
+        )
+        time.sleep(WARM_UP_SECONDS)  # orders keep coming in after the restart too
+    undelivered = wait_delivered(supervised, load.created, timeout=DELIVERED_WITHIN_SECONDS)
+    orders = supervised.databases.snapshot().orders
+    states = Counter(orders[n].state for n in load.created if n in orders)
+    restarted = "never" if restarted_after is None else f"{restarted_after:.1f} s"
+    sc.note(f"beat running again after {restarted} (supervisord); orders now {describe(states)}")
+    assert restarted_after is not None, f"beat not running again: {supervised.state('beat')}"
+    assert not undelivered, f"confirmed and not delivered: {undelivered[:10]}"
+    assert states["delivered"], "no order was delivered"
     sc.assert_clean()

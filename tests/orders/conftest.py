@@ -8,8 +8,6 @@ from decimal import Decimal
 import pytest
 import redis
 import responses
-from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client, fast_password_hashing)
-from common.scrape import Scrape
 from common.service import Service
 from django.conf import settings
 
@@ -17,6 +15,9 @@ from config.celery_app import app as celery_app
 from orders import services, transitions, wake_up
 from orders.clients import payments_client
 from orders.models import Order, OrderState
+
+# Fixtures both suites share: the API clients, the JSON log events, GET /metrics parsed.
+pytest_plugins = ["common.clients", "common.logs", "common.scrape"]
 
 # The path through the state machine that reaches each state from `created`.
 PATH_TO = {
@@ -79,7 +80,7 @@ def other_payments(settings):
 
 @pytest.fixture(scope="session")
 def service() -> Service:
-    """Orders as the shared tests (tests/common/) see it."""
+    """Orders as the contract (tests/contract/) sees it."""
     return Service(
         name="orders",
         model=Order,
@@ -95,12 +96,6 @@ def service() -> Service:
         price_attribute="price",
         api_token=False,  # anyone may create and read orders
     )
-
-
-@pytest.fixture
-def scrape(api_client):
-    """GET /metrics now, parsed (common.scrape.Scrape)."""
-    return lambda: Scrape(api_client)
 
 
 @pytest.fixture
@@ -122,5 +117,5 @@ def make_order():
 
 @pytest.fixture
 def make_one(make_order):
-    """The shared tests' way to store one row (common/openapi.py)."""
+    """The contract's way to store one row (tests/contract/test_openapi.py)."""
     return make_order

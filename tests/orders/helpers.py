@@ -5,7 +5,7 @@ import threading
 import uuid
 
 from celery.result import allow_join_result
-from common.contract import schema_fields
+from common.schema import schema_fields
 from django.conf import settings
 from django.db import connection
 

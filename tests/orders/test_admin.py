@@ -1,20 +1,15 @@
-"""The admin, the health endpoints and the migrations: the operator's side of the service."""
+"""The admin of orders (orders/admin.py): the operator's side of the service."""
 
-import io
 import re
 from datetime import timedelta
 
 import pytest
-from common.health import *  # noqa: F403 (the shared health tests run here, with Orders' settings)
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from orders import services
-from orders.beat_admin import SCHEDULE_NOTE
 from orders.models import Order, OrderEvent, OrderEventKind, OrderState, OrderStateChange
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -327,104 +322,3 @@ def test_order_cancel_by_the_customer_records_no_operator_event(make_order):
 
     assert order.history.last().reason == "cancelled by customer"
     assert not order.events.exists()
-
-
-PERIODIC_TASKS = reverse("admin:django_celery_beat_periodictask_changelist")
-
-
-def scheduled_from_settings(settings) -> PeriodicTask:
-    """A row as beat writes it at start for an entry of CELERY_BEAT_SCHEDULE."""
-    name, entry = next(iter(settings.CELERY_BEAT_SCHEDULE.items()))
-    every = IntervalSchedule.objects.create(
-        every=entry["schedule"], period=IntervalSchedule.SECONDS
-    )
-    return PeriodicTask.objects.create(name=name, task=entry["task"], interval=every)
-
-
-def test_periodic_tasks_page_says_the_schedule_comes_from_the_settings(admin_client, settings):
-    scheduled_from_settings(settings)
-
-    response = admin_client.get(PERIODIC_TASKS)
-
-    assert response.status_code == 200
-    page = response.content.decode()
-    assert SCHEDULE_NOTE in page
-    assert "CELERY_BEAT_SCHEDULE" in page
-
-
-def test_periodic_task_from_the_settings_is_read_only(admin_client, settings):
-    task = scheduled_from_settings(settings)
-    url = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
-
-    response = admin_client.get(url)
-    admin_client.post(url, {"name": task.name, "task": task.task, "enabled": "", "interval": ""})
-
-    assert response.status_code == 200
-    page = response.content.decode()
-    # View only: every field shown as text, nothing to type into, no Save button.
-    assert not re.search(r'<(input|select|textarea)[^>]*name="(name|task|regtask|interval)"', page)
-    assert 'name="_save"' not in page
-    assert "Regtask" not in page  # the form's picker, meaningless read-only
-    assert SCHEDULE_NOTE in page
-    assert PeriodicTask.objects.get(pk=task.pk).enabled is True
-    delete_url = reverse("admin:django_celery_beat_periodictask_delete", args=[task.pk])
-    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
-    assert admin_client.get(reverse("admin:django_celery_beat_periodictask_add")).status_code == 403
-
-
-def test_periodic_task_not_in_the_settings_stays_editable(admin_client):
-    every = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
-    task = PeriodicTask.objects.create(name="one-off by hand", task="orders.x", interval=every)
-
-    response = admin_client.get(
-        reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
-    )
-
-    page = response.content.decode()
-    assert re.search(r'<input[^>]*name="name"', page)
-    assert 'name="_save"' in page
-
-
-@pytest.mark.parametrize("path", ["/health/ready", "/health/ready/"])
-def test_health_ready_checks_the_database_and_the_broker(client, path):
-    response = client.get(path)
-
-    assert response.status_code == 200
-    assert response.json() == {
-        "status": "ok",
-        "checks": {"database": True, "broker": True},
-        "stuck": {"awaitingPayment": 0, "awaitingRefund": 0},
-        "reconciliation": {
-            "lastRunAt": None,
-            "checkedUpTo": None,
-            "mismatches": {
-                "refunded_not_cancelled": 0,
-                "amount_differs": 0,
-                "status_differs": 0,
-                "unknown_order": 0,
-            },
-        },
-        "webhooks": {"pending": 0, "oldestPendingSeconds": 0.0},
-    }
-
-
-def test_health_ready_answers_503_when_the_broker_is_unreachable(client, celery_eager, monkeypatch):
-    celery_eager.conf.task_always_eager = False
-    # A port nobody listens on: the real connection attempt fails fast, whatever broker the
-    # settings name (app.conf.broker_url cannot be changed once the app has read it).
-    unreachable = celery_eager.connection_for_write(url="redis://127.0.0.1:1/0")
-    monkeypatch.setattr(celery_eager, "connection_for_write", lambda: unreachable)
-
-    response = client.get("/health/ready")
-
-    assert response.status_code == 503
-    assert response.json()["checks"] == {"database": True, "broker": False}
-    assert response.json()["status"] == "unavailable"
-
-
-def test_migrations_match_the_models():
-    out = io.StringIO()
-
-    call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
-
-    assert "No changes detected" in out.getvalue()

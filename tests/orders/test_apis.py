@@ -1,14 +1,22 @@
+"""Orders' HTTP API (orders/apis.py): create, list, status and cancel, their answers, every way a
+create is refused (one JSON error shape, nothing written), hostile bodies, and what a request
+answers when the broker or the database is down (a stored request still succeeds; a lost
+database connection is a 503 to retry, not a 500)."""
+
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from common.errors import assert_error
+from common.errors import assert_error, post, raw_body
 from django.conf import settings
 from django.db import OperationalError
-from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, batch_echo, sent_numbers
+from django.utils import timezone
+from helpers import ORDER_FIELDS, ORDER_NUMBER_PATTERN, batch_echo, redrive, sent_numbers
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
-from orders import refunds, services
+from orders import refunds, selectors, services
 from orders.apis import (
     OrderCollectionApi,
     OrderOutputSerializer,
@@ -16,6 +24,7 @@ from orders.apis import (
     order_representation,
 )
 from orders.models import Order, OrderState
+from orders.tasks import charge_waiting_orders, refund_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -417,3 +426,284 @@ def test_order_create_api_answers_a_database_that_went_away_with_a_503(api_clien
     body = assert_error(response, 503, "service_unavailable")
     assert response["Retry-After"] == "1"
     assert body["errors"] == {}
+
+
+# --- hostile bodies: what only an order has (the shared checks: tests/contract/test_abuse.py) ---
+
+
+@pytest.mark.parametrize("literal", ["-0", "-0.0", "-0e5", "-0.000"])
+def test_order_create_api_creates_one_with_negative_zero_as_zero(api_client, service, literal):
+    # Found by the fuzz test: -0 passes min_value=0 and was echoed and stored as "-0.00". As a
+    # JSON number it is 0 (the schema's minimum is 0); the string "-0" has a sign its pattern
+    # refuses (tests/contract/test_prices.py).
+    response = post(api_client, service, raw_body(service.valid_body, price=literal))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["price"] == "0.00"
+    assert str(Order.objects.get().price) == "0.00"
+
+
+def test_order_create_api_creates_one_ignoring_unknown_fields(api_client, service):
+    forged = {"state": "delivered", "orderNumber": "aaaaaaaa", "history": [], "note\x00": "\ud800"}
+
+    response = post(api_client, service, json.dumps({**service.valid_body, **forged}))
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"] == "created"
+    assert body["orderNumber"] != "aaaaaaaa"
+    assert re.fullmatch(ORDER_NUMBER_PATTERN, body["orderNumber"])
+    assert "history" not in body
+    assert Order.objects.get().state == "created"
+
+
+# --- the broker or the database down at request time -------------------------------------------
+
+
+class Broker:
+    """The broker as the tasks' publish sees it: refusing while `down`."""
+
+    down = True
+
+
+@pytest.fixture
+def broker(monkeypatch) -> Broker:
+    state = Broker()
+    for task in (charge_waiting_orders, refund_payment):
+
+        def publish(*args, _real=task.apply_async, **kwargs):
+            if state.down:
+                raise BrokerOperationalError(
+                    "Error 111 connecting to 127.0.0.1:6379. Connection refused."
+                )
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(task, "apply_async", publish)
+    return state
+
+
+def test_order_create_api_answers_201_when_the_charger_cannot_be_woken(
+    api_client, broker, http, batch_url, django_capture_on_commit_callbacks
+):
+    http.add_callback("POST", batch_url, callback=batch_echo())
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_client.post(
+            "/order", {"name": "Ada", "address": "1 Loop Road", "price": "3.00"}, format="json"
+        )
+
+    assert response.status_code == 201, response.content
+    assert len(callbacks) == 1  # the wake-up was attempted, and failed
+    order = Order.objects.get(number=response.json()["orderNumber"])
+    assert order.state == OrderState.CREATED  # waiting for the re-drive sweep
+    assert len(http.calls) == 0
+
+    # The broker is back; the re-drive finds the order waiting and wakes the charger for it.
+    broker.down = False
+    Order.objects.filter(pk=order.pk).update(
+        payment_requested_at=timezone.now() - timedelta(seconds=3)
+    )
+    assert redrive(django_capture_on_commit_callbacks) == 1
+
+    assert [sent_numbers(call) for call in http.calls] == [[order.number]]
+    assert Order.objects.get(pk=order.pk).state == OrderState.CONFIRMED
+
+
+@pytest.mark.usefixtures("broker")
+def test_order_cancel_api_answers_200_when_the_refund_cannot_be_queued(
+    api_client, make_order, django_capture_on_commit_callbacks
+):
+    order = make_order(state=OrderState.CONFIRMED)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_client.put(f"/order/cancel/{order.number}")
+
+    assert response.status_code == 200, response.content
+    assert len(callbacks) == 1
+    cancelled = Order.objects.get(pk=order.pk)
+    assert cancelled.state == OrderState.CANCELLED
+    assert cancelled.refund_queued_at is not None  # still due: the re-drive will send it
+
+
+def test_order_status_api_answers_503_when_the_database_connection_is_lost(api_client, monkeypatch):
+    def connection_lost(**kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(selectors, "order_get", connection_lost)
+
+    response = api_client.get("/order/status/abcd1234")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json() == {
+        "code": "service_unavailable",
+        "message": "The service is briefly unavailable; retry shortly.",
+        "errors": {},
+    }
+
+
+# --- every way POST /order is refused, in the one error shape; it writes nothing ---------------
+
+
+@pytest.fixture
+def no_order_is_written():
+    """A refused request writes nothing."""
+    yield
+    assert not Order.objects.exists()
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize("missing", ["name", "address", "price"])
+def test_order_create_api_reports_a_missing_field(api_client, missing):
+    body = {key: value for key, value in NEW_ORDER.items() if key != missing}
+
+    response = api_client.post("/order", body, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=(missing,))["errors"]
+    assert errors[missing] == ["This field is required."]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+def test_order_create_api_reports_every_missing_field_of_an_empty_object(api_client):
+    response = api_client.post("/order/", {}, format="json")
+
+    assert_error(response, 400, "invalid", fields=("name", "address", "price"))
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", "twelve"),
+        ("price", True),
+        ("price", [12]),
+        ("price", {"amount": 12}),
+        ("price", None),
+        ("price", "NaN"),
+        ("price", "Infinity"),
+        ("name", ["Ada"]),
+        ("name", {"first": "Ada"}),
+        ("name", True),
+        ("name", None),
+        ("address", ["12 Analytical Row"]),
+    ],
+)
+def test_order_create_api_reports_a_wrong_type(api_client, field, value):
+    response = api_client.post("/order", {**NEW_ORDER, field: value}, format="json")
+
+    assert_error(response, 400, "invalid", fields=(field,))
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize("price", [-0.01, -1, -100])
+def test_order_create_api_refuses_a_negative_price(api_client, price):
+    response = api_client.post("/order", {**NEW_ORDER, "price": price}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=("price",))["errors"]
+    assert "greater than or equal to 0" in errors["price"][0]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize("price", ["-0.01", "-100", "-0", "+1", " 1", "1_000", "\u0661\u0662"])
+def test_order_create_api_refuses_a_price_string_with_a_sign_space_or_other_digits(
+    api_client, price
+):
+    # Decimal() takes all of these; the schema's pattern (ASCII digits only) does not.
+    response = api_client.post("/order", {**NEW_ORDER, "price": price}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=("price",))["errors"]
+    assert "ASCII digits" in errors["price"][0]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize("price", ["12.505", 0.001, "1.000", 1.001])
+def test_order_create_api_refuses_more_than_two_decimal_places(api_client, price):
+    response = api_client.post("/order", {**NEW_ORDER, "price": price}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=("price",))["errors"]
+    assert "2 decimal places" in errors["price"][0]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+def test_order_create_api_refuses_a_price_with_too_many_digits(api_client):
+    response = api_client.post("/order", {**NEW_ORDER, "price": "12345678901.00"}, format="json")
+
+    assert_error(response, 400, "invalid", fields=("price",))
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
+def test_order_create_api_refuses_a_value_that_is_too_long(api_client, field, limit):
+    response = api_client.post("/order", {**NEW_ORDER, field: "x" * (limit + 1)}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=(field,))["errors"]
+    assert str(limit) in errors[field][0]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize(("field", "limit"), [("name", 200), ("address", 500)])
+def test_order_create_api_counts_the_length_before_trimming(api_client, field, limit):
+    # The schema's maxLength counts what was sent: a space more is too long, trimmed or not.
+    response = api_client.post("/order", {**NEW_ORDER, field: " " + "x" * limit}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=(field,))["errors"]
+    assert str(limit) in errors[field][0]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize("blank", ["", "   "])
+@pytest.mark.parametrize("field", ["name", "address"])
+def test_order_create_api_refuses_an_empty_text(api_client, field, blank):
+    response = api_client.post("/order", {**NEW_ORDER, field: blank}, format="json")
+
+    errors = assert_error(response, 400, "invalid", fields=(field,))["errors"]
+    assert errors[field] == ["This field may not be blank."]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+def test_order_create_api_refuses_a_null_character(api_client):
+    # PostgreSQL cannot store NUL in text: it must be refused before it reaches the database.
+    response = api_client.post("/order", {**NEW_ORDER, "name": "Ada\x00"}, format="json")
+
+    assert_error(response, 400, "invalid", fields=("name",))
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize(
+    "raw", ['{"name": "Ada",', "{'name': 'Ada'}", "not json", '{"price": NaN}']
+)
+def test_order_create_api_refuses_malformed_json(api_client, raw):
+    response = api_client.post("/order", raw, content_type="application/json")
+
+    assert_error(response, 400, "parse_error")
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize("raw", ["[]", '[{"name": "Ada"}]', '"Ada"', "12", "null"])
+def test_order_create_api_refuses_json_that_is_not_an_object(api_client, raw):
+    response = api_client.post("/order", raw, content_type="application/json")
+
+    errors = assert_error(response, 400, "invalid", fields=("nonFieldErrors",))["errors"]
+    assert errors["nonFieldErrors"]
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("text/plain", '{"name": "Ada", "address": "x", "price": "1"}'),
+        ("application/x-www-form-urlencoded", "name=Ada&address=x&price=1"),
+        ("application/xml", "<order/>"),
+    ],
+)
+def test_order_create_api_refuses_a_content_type_other_than_json(api_client, content_type, raw):
+    response = api_client.post("/order", raw, content_type=content_type)
+
+    assert_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.usefixtures("no_order_is_written")
+def test_order_create_api_refuses_a_multipart_form(client):
+    response = client.post("/order", NEW_ORDER)  # Django's test client sends multipart by default
+
+    assert_error(response, 415, "unsupported_media_type")

@@ -6,8 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 import requests
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 from helpers import (
     MAX_CALLS,
@@ -19,11 +21,11 @@ from helpers import (
     sent_numbers,
 )
 
-from orders import charging, services, sweeps, wake_up
+from orders import charging, db, services, sweeps, wake_up
 from orders.exceptions import PaymentsUnavailable
 from orders.models import Order, OrderEventKind, OrderState
 from orders.task_handles import TaskHandle
-from orders.tasks import charge_orders, redrive_stuck_payments
+from orders.tasks import DATABASE_MAX_RETRIES, charge_orders, redrive_stuck_payments
 
 pytestmark = pytest.mark.django_db
 
@@ -465,3 +467,104 @@ def test_charge_sends_each_orders_payment_method(make_order, http, batch_url):
 
     (sent,) = json.loads(http.calls[0].request.body)["payments"]
     assert sent["paymentMethod"] == "cash_on_delivery"
+
+
+def failing(function, times: int, calls: list | None = None):
+    """`function`, whose first `times` calls raise what Django raises when the database is gone;
+    each call is appended to `calls`."""
+    calls = [] if calls is None else calls
+
+    def gone_at_first(*args, **kwargs):
+        calls.append(args or kwargs)
+        if len(calls) <= times:
+            raise OperationalError("connection refused: the database is restarting")
+        return function(*args, **kwargs)
+
+    return gone_at_first
+
+
+def test_charge_retries_soon_while_the_database_is_gone(make_order, http, batch_url, monkeypatch):
+    order = make_order()
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    monkeypatch.setattr(db, "orders_claim", failing(db.orders_claim, times=3))
+
+    charge()  # eager: the task's retries run at once, their countdowns aside
+
+    assert state_of(order) == OrderState.CONFIRMED
+
+
+def test_charge_gives_up_after_the_database_retries_and_releases_the_wake_up(
+    make_order, http, monkeypatch, wake_up_guard
+):
+    make_order()
+    calls = []
+    monkeypatch.setattr(db, "orders_claim", failing(db.orders_claim, times=100, calls=calls))
+    guard = redis.Redis.from_url(settings.REDIS_URL)
+    guard.set(wake_up_guard, 1)  # as the wake-up that started this charger left it
+
+    with pytest.raises(OperationalError):
+        charge()
+
+    assert len(calls) == DATABASE_MAX_RETRIES + 1
+    # The next order wakes a charger at once, not when the guard expires.
+    assert not guard.exists(wake_up_guard)
+
+
+def test_charge_hands_a_batch_whose_results_were_not_applied_to_the_retrying_task(
+    make_order, http, batch_url, monkeypatch
+):
+    """Charged at Payments, but the database went away before the results were applied: the
+    retrying task claims the batch again by its numbers (not when its claim expires), and
+    Payments answers the second call with what it stored."""
+    orders = [make_order() for _ in range(3)]
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    applied = []
+    apply = failing(services.orders_apply_payment_results, times=1, calls=applied)
+    monkeypatch.setattr(services, "orders_apply_payment_results", apply)
+
+    charge()
+
+    assert [state_of(order) for order in orders] == [OrderState.CONFIRMED] * 3
+    assert [sorted(sent_numbers(call)) for call in http.calls] == [
+        sorted(order.number for order in orders)
+    ] * 2
+    assert all(order.history.count() == 2 for order in orders)
+
+
+def test_charge_orders_retries_soon_while_the_database_is_gone(
+    make_order, http, batch_url, monkeypatch
+):
+    order = make_order()
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    monkeypatch.setattr(db, "orders_claim", failing(db.orders_claim, times=2))
+
+    assert charge_orders.apply(args=[[order.number]], retries=1).get() == 1
+
+    assert state_of(order) == OrderState.CONFIRMED
+
+
+def test_charge_orders_gives_up_after_the_database_retries(make_order, http, monkeypatch):
+    order = make_order()
+    calls = []
+    monkeypatch.setattr(db, "orders_claim", failing(db.orders_claim, times=100, calls=calls))
+
+    result = charge_orders.apply(args=[[order.number]], retries=1)
+
+    assert result.failed()
+    assert isinstance(result.result, OperationalError)
+    assert len(calls) == DATABASE_MAX_RETRIES  # from retry 1: the charger's call was the first
+
+
+def test_a_database_retry_leaves_the_bound_of_payments_retries_as_it_was(
+    make_order, http, batch_url, monkeypatch
+):
+    first, second = make_order(), make_order()
+    http.add_callback("POST", batch_url, callback=batch_echo())
+    monkeypatch.setattr(db, "orders_claim", failing(db.orders_claim, times=1))
+    charge_orders.apply(args=[[first.number]], retries=1).get()
+    http.reset()
+    http.add("POST", batch_url, status=503)
+
+    charge_orders.apply(args=[[second.number]], retries=1)
+
+    assert len(http.calls) == MAX_CALLS - 1  # from retry 1: the charger's call was the first

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from broker import memory_broker, run_as_worker
-from common.logs import *  # noqa: F403 (the log_events fixture)
 from django.conf import settings
 from helpers import batch_echo
 

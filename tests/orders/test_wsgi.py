@@ -1,9 +1,8 @@
 """The application the web server serves, called the way a WSGI server calls it: the shared checks
-(common/wsgi.py) with Orders' service fixture, and the order API without cookies: CSRF runs on
+are tests/contract/test_wsgi.py; here, the order API without cookies: CSRF runs on
 it as on the admin (sessions only on the admin's paths), and sets none on an API answer."""
 
 import pytest
-from common.wsgi import *  # noqa: F403 (the shared tests run here, with Orders' fixtures)
 from common.wsgi import call
 from helpers import batch_echo
 

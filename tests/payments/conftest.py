@@ -4,12 +4,14 @@ import itertools
 from decimal import Decimal
 
 import pytest
-from common.clients import *  # noqa: F403 (api_client, read_client, read_headers, write_client, fast_password_hashing)
 from common.service import Service
 from rest_framework.test import APIClient
 
 from payments import services
 from payments.models import Payment
+
+# Fixtures both suites share: the API clients, the JSON log events, GET /metrics parsed.
+pytest_plugins = ["common.clients", "common.logs", "common.scrape"]
 
 _numbers = itertools.count(1)
 
@@ -51,7 +53,7 @@ def decline_always(settings):
 
 @pytest.fixture
 def token(settings):
-    return settings.PAYMENTS_API_TOKEN
+    return settings.PAYMENTS_API_TOKENS[0]
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def auth_client(token):
 
 @pytest.fixture(scope="session")
 def service() -> Service:
-    """Payments as the shared tests (tests/common/) see it."""
+    """Payments as the contract (tests/contract/) sees it."""
     return Service(
         name="payments",
         model=Payment,
@@ -106,5 +108,5 @@ def make_payment(order_number):
 
 @pytest.fixture
 def make_one(make_payment):
-    """The shared tests' way to store one row (common/openapi.py)."""
+    """The contract's way to store one row (tests/contract/test_openapi.py)."""
     return make_payment

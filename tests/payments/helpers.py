@@ -3,7 +3,7 @@
 import threading
 
 import common.errors
-from common.contract import schema_fields
+from common.schema import schema_fields
 from django.db import connection
 from rest_framework.test import APIClient
 

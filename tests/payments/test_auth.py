@@ -1,6 +1,12 @@
 import base64
+import collections
+import threading
+import time
 
 import pytest
+import requests
+from django.core.exceptions import ImproperlyConfigured
+from helpers import load_settings
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
@@ -47,13 +53,144 @@ def test_service_token_authentication_rejects_bad_credentials(token, header):
         authenticate(header.format(token=token))
 
 
-def test_service_token_authentication_uses_the_configured_token(settings):
-    previous = settings.PAYMENTS_API_TOKEN
-    settings.PAYMENTS_API_TOKEN = f"{previous}-rotated"
+def test_service_token_authentication_uses_the_configured_token(settings, token):
+    settings.PAYMENTS_API_TOKENS = (f"{token}-rotated",)
 
-    assert authenticate(f"Bearer {previous}-rotated")[0].is_authenticated
+    assert authenticate(f"Bearer {token}-rotated")[0].is_authenticated
     with pytest.raises(exceptions.AuthenticationFailed):
-        authenticate(f"Bearer {previous}")
+        authenticate(f"Bearer {token}")
+
+
+def test_service_token_authentication_accepts_any_of_the_tokens(settings):
+    settings.PAYMENTS_API_TOKENS = ("old-token", "new-token")
+
+    assert authenticate("Bearer old-token")[0].is_authenticated
+    assert authenticate("Bearer new-token")[0].is_authenticated
+    for wrong in ("Bearer old-tokennew-token", "Bearer new", "Bearer old-token,new-token"):
+        with pytest.raises(exceptions.AuthenticationFailed):
+            authenticate(wrong)
+
+
+# --- PAYMENTS_API_TOKENS and PAYMENTS_API_TOKEN -----------------------------------------------
+
+PRODUCTION = {"DJANGO_ENV": "production", "PAYMENTS_SECRET_KEY": "s"}
+
+
+@pytest.mark.parametrize(
+    ("env", "tokens"),
+    [
+        ({"PAYMENTS_API_TOKEN": "only"}, ("only",)),
+        ({"PAYMENTS_API_TOKENS": "new, old"}, ("new", "old")),
+        (
+            {"PAYMENTS_API_TOKENS": "new,old", "PAYMENTS_API_TOKEN": "third"},
+            ("new", "old", "third"),
+        ),
+        ({"PAYMENTS_API_TOKENS": "new,old", "PAYMENTS_API_TOKEN": "old"}, ("new", "old")),
+        ({"PAYMENTS_API_TOKENS": " , ", "PAYMENTS_API_TOKEN": "only"}, ("only",)),
+    ],
+    ids=["token-alone", "tokens-alone", "union", "union-once", "blank-items"],
+)
+def test_settings_accept_the_union_of_both_variables(monkeypatch, tmp_path, env, tokens):
+    monkeypatch.delenv("PAYMENTS_API_TOKEN", raising=False)
+    monkeypatch.delenv("PAYMENTS_API_TOKENS", raising=False)
+
+    assert (
+        load_settings(monkeypatch, tmp_path, **PRODUCTION, **env)["PAYMENTS_API_TOKENS"] == tokens
+    )
+
+
+def test_settings_ask_for_a_token_outside_local_runs(monkeypatch, tmp_path):
+    monkeypatch.delenv("PAYMENTS_API_TOKEN", raising=False)
+    monkeypatch.delenv("PAYMENTS_API_TOKENS", raising=False)
+
+    with pytest.raises(ImproperlyConfigured, match="PAYMENTS_API_TOKENS or PAYMENTS_API_TOKEN"):
+        load_settings(monkeypatch, tmp_path, **PRODUCTION, PAYMENTS_API_TOKENS=" ")
+    assert load_settings(monkeypatch, tmp_path)["PAYMENTS_API_TOKENS"] == ("local-payments-token",)
+
+
+# --- rotation: the three steps under load -----------------------------------------------------
+
+
+class Callers:
+    """Threads calling GET /payment on the live server as Orders would, each with the token
+    Orders sends at that moment (`sends`), counting every answer by token and status."""
+
+    def __init__(self, url: str, token: str, threads: int = 4):
+        self.url, self.sends = url, token
+        self.answers: collections.Counter = collections.Counter()
+        self.last_sent: dict[int, str] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.call, args=(n,)) for n in range(threads)]
+
+    def call(self, number: int) -> None:
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                token = self.sends
+                answer = session.get(
+                    f"{self.url}/payment?pageSize=1",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=10,
+                )
+                with self.lock:
+                    self.answers[(token, answer.status_code)] += 1
+                    self.last_sent[number] = token
+
+    def calls(self) -> int:
+        with self.lock:
+            return sum(self.answers.values())
+
+    def wait_for(self, more: int) -> None:
+        """Until `more` calls have been answered."""
+        target, deadline = self.calls() + more, time.monotonic() + 30
+        while self.calls() < target:
+            assert time.monotonic() < deadline, "the callers stopped calling"
+            time.sleep(0.01)
+
+    def wait_until_every_caller_sent(self, token: str) -> None:
+        """Until every thread's last answered call carried `token`: what an operator waits for
+        before the third step (every Orders process restarted with the new token)."""
+        deadline = time.monotonic() + 30
+        while True:
+            with self.lock:
+                if len(self.last_sent) == len(self.threads) and set(self.last_sent.values()) == {
+                    token
+                }:
+                    return
+            assert time.monotonic() < deadline, "a caller never sent the new token"
+            time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_rotation_in_three_steps_refuses_no_call(live_server, settings):
+    old, new = "old-rotation-token", "new-rotation-token"
+    settings.PAYMENTS_API_TOKENS = (old,)
+    callers = Callers(live_server.url, old)
+    for thread in callers.threads:
+        thread.start()
+    try:
+        callers.wait_for(20)
+        settings.PAYMENTS_API_TOKENS = (old, new)  # 1. Payments accepts the new token too
+        callers.wait_for(20)
+        callers.sends = new  # 2. Orders sends the new token (its processes restarted)
+        callers.wait_until_every_caller_sent(new)
+        callers.wait_for(20)
+        settings.PAYMENTS_API_TOKENS = (new,)  # 3. Payments drops the old one
+        callers.wait_for(20)
+    finally:
+        callers.stop.set()
+        for thread in callers.threads:
+            thread.join(timeout=15)
+
+    statuses = {status for _, status in callers.answers}
+    assert statuses == {200}, callers.answers
+    assert callers.answers[(old, 200)] >= 40
+    assert callers.answers[(new, 200)] >= 40
+    # The rotation did happen: the old token is refused now.
+    dropped = requests.get(
+        f"{live_server.url}/payment", headers={"Authorization": f"Bearer {old}"}, timeout=10
+    )
+    assert dropped.status_code == 401
 
 
 def test_payment_post_without_token_is_401_with_challenge(api_client, payload, payment_path):

@@ -26,7 +26,7 @@ good_order_numbers = st.from_regex(r"\A[a-z0-9]{8}\Z")
 def test_payment_create_api_answers_any_json_with_a_payment_or_a_4xx(case):
     sent, tag = case
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.PAYMENTS_API_TOKEN}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.PAYMENTS_API_TOKENS[0]}")
 
     response = client.post("/payment", fuzz.to_json(sent), content_type="application/json")
 

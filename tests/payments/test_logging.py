@@ -1,7 +1,6 @@
 """The request id: read or made by the middleware, sent back, and on the request's log lines."""
 
 import pytest
-from common.logs import *  # noqa: F403 (the log_events fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -4,16 +4,8 @@ One process, no PROMETHEUS_MULTIPROC_DIR: the default registry answers and count
 earlier tests added, so every assertion is about a change."""
 
 import pytest
-from common.metrics import *  # noqa: F403 (the shared tests run here, with Payments' fixtures)
-from common.scrape import Scrape
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def scrape(api_client):
-    """GET /metrics now, parsed (common.scrape.Scrape)."""
-    return lambda: Scrape(api_client)
 
 
 @pytest.mark.parametrize(("probability", "status"), [(1.0, "confirmed"), (0.0, "declined")])

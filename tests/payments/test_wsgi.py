@@ -1,9 +1,8 @@
 """The application the WSGI server serves, called the way it calls it: the shared checks
-(common/wsgi.py) with Payments' service fixture, and the payment API without cookies, by its
+are tests/contract/test_wsgi.py; here, the payment API without cookies, by its
 token alone."""
 
 import pytest
-from common.wsgi import *  # noqa: F403 (the shared tests run here, with Payments' fixtures)
 from common.wsgi import STALE_COOKIES, call
 
 from config.wsgi import application

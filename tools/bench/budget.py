@@ -31,7 +31,12 @@ def web_size() -> tuple[str, int, int]:
     if GUNICORN_CONF.exists():
         conf = runpy.run_path(str(GUNICORN_CONF))
         return "gunicorn (gthread)", int(conf["workers"]), int(conf["threads"])
-    from servicekit.webserver import DEFAULT_THREADS, DEFAULT_WORKERS
+    from servicekit.webserver import DEFAULT_WORKERS
+
+    try:
+        from servicekit.admission import DEFAULT_THREADS
+    except ImportError:  # a tree from before the admission gate
+        from servicekit.webserver import DEFAULT_THREADS
 
     workers = int(os.environ.get("WEB_WORKERS") or DEFAULT_WORKERS)
     return "granian", workers, int(os.environ.get("WEB_THREADS") or DEFAULT_THREADS)
@@ -71,7 +76,9 @@ def needed(pgbench_clients: int) -> list[dict]:
     pool, concurrency = celery_size(dict(os.environ))
     orders = server_of(os.environ.get("ORDERS_DATABASE_URL"))
     payments = server_of(os.environ.get("PAYMENTS_DATABASE_URL"))
-    per_service = workers * threads  # one per web thread (CONN_MAX_AGE keeps it open)
+    # One per working slot (CONN_MAX_AGE keeps it open) and one per process for the probes'
+    # lane (servicekit/admission.py).
+    per_service = workers * (threads + 1)
     size = f"{server}, {workers} workers x {threads} threads"
     return [
         {"term": f"Orders web, {size}", "n": per_service, "server": orders},
@@ -89,7 +96,7 @@ def needed(pgbench_clients: int) -> list[dict]:
             # WEB_MAX_RSS_MIB); the old one's backends may still be ending while its successor
             # connects.
             "term": "margin: one replaced web worker per service, old and new at once",
-            "n": 2 * threads,
+            "n": 2 * (threads + 1),
             "server": orders,
         },
     ]

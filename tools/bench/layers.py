@@ -196,6 +196,7 @@ def main() -> int:
                 {
                     "DJANGO_SETTINGS_MODULE": "config.settings",
                     "DJANGO_ENV": "local",
+                    "ORDERS_CREATE_RATE_LIMIT": "0",  # as in the stack's runs (stack.py)
                     "ORDERS_VAR_DIR": tmp,
                     "ORDERS_DATABASE_URL": database,
                     "REDIS_URL": redis[1],

@@ -20,13 +20,14 @@ from pathlib import Path
 import budget
 import e2e
 import loads
+import overload
 import tables
 from data import Broker, Database
 from pipeline import Pipeline
-from stack import ROOT, Stack, fresh_database
+from stack import RATE_LIMIT, ROOT, Stack, fresh_database
 
 CONNECTIONS = (16, 64)
-PHASES = ("growth", "writes", "e2e", "e2e-10", "pipeline")
+PHASES = ("growth", "writes", "e2e", "e2e-10", "pipeline", "overload")
 
 
 log = loads.log
@@ -191,6 +192,8 @@ def run(args) -> dict:
             if os.environ.get("ORDERS_DATABASE_URL")
             else "127.0.0.1:5432",
             "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "private redis-server",
+            "rate_limit": f"{'off' if RATE_LIMIT == '0' else 'on'} "
+            f"(ORDERS_CREATE_RATE_LIMIT={RATE_LIMIT})",
         },
         "connections": {"budget": connections},
     }
@@ -222,6 +225,15 @@ def run(args) -> dict:
                 results["e2e_10"] = e2e.end_to_end(bench, 10, args.e2e_10_seconds)
             if "pipeline" in only:
                 results["pipeline"] = Pipeline(bench).measure()
+            if "overload" in only:
+                capacity = args.capacity or (
+                    results["writes"]["post_16"]["rps"]
+                    if "writes" in results
+                    else overload.capacity(bench)
+                )
+                results["overload"] = overload.overload(
+                    bench, capacity, seconds=args.overload_seconds
+                )
         except BaseException:
             log(f"failed; the stack's log ends with:\n{stack.log_tail()}")
             raise
@@ -262,6 +274,15 @@ def main() -> int:
         type=float,
         default=120,
         help="longest wait, after a pipeline run, for its orders to leave `created`",
+    )
+    parser.add_argument(
+        "--overload-seconds", type=float, default=60, help="the overload phase's 3x run"
+    )
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        help="POST /order's capacity (req/s) the overload phase scales (default: the writes "
+        "phase's median at 16 connections, or a 5 s wrk run)",
     )
     parser.add_argument(
         "--only",

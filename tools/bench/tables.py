@@ -256,6 +256,39 @@ def webhook_rows(w: dict | None) -> list[tuple]:
     ]
 
 
+def overload_rows(o: dict) -> list[tuple]:
+    """The overload phase (tools/bench/overload.py): what the 3x part got, and each target."""
+    part, targets = o["parts"]["overload"], o["targets"]
+    errors = ", ".join(f"{n} {kind}" for kind, n in part["by_error"].items()) or "none"
+    cell = (
+        f"{o['rate_overload']:.0f} req/s for {o['seconds']:.0f} s: {part['created']} 201, "
+        f"{part['shed']} 503 ({part['shed_well_formed']} with Retry-After and a code), "
+        f"no answer: {errors}; {part['slow']} answers over 2 s; p99 {ms(part['p99_ms'])} "
+        f"(503s {ms(part['shed_p99_ms'])})"
+    )
+    before, after = o["parts"]["before"], o["parts"]["recovered"]
+    return [
+        (
+            "8. Overload: 3 x capacity, open loop",
+            cell,
+            "every answer ≤ 2 s: a 201 or a 503 with Retry-After",
+            verdict(targets["answered_in_time"] and targets["only_201_or_503"]),
+        ),
+        (
+            "8. Overload: the 201s' orders",
+            f"{o['created_found']} found, states {o['states']}",
+            "none lost, all decided",
+            verdict(targets["nothing_lost"]),
+        ),
+        (
+            "8. Overload: p99 from 10 s after it",
+            f"{ms(after['p99_ms'])} (before it: {ms(before['p99_ms'])})",
+            "≤ 1.5 x before",
+            verdict(targets["p99_recovered"]),
+        ),
+    ]
+
+
 def connection_rows(connections: dict) -> list[tuple]:
     rows = []
     seen = connections.get("seen", {})
@@ -299,6 +332,8 @@ def markdown(r: dict) -> str:
         rows.append(lag_row(r["e2e"]))
     if "small" in r:
         rows += growth_rows(r["small"], r["big"], cfg)
+    if "overload" in r:
+        rows += overload_rows(r["overload"])
     rows += memory_rows(r["memory"])
     rows += connection_rows(r["connections"])
     head = (
@@ -309,6 +344,7 @@ def markdown(r: dict) -> str:
         f"medians of {cfg['runs']} runs of {cfg['seconds']} s (wrk: 2 threads; pgbench: 2 "
         f"jobs) · "
         f"PostgreSQL {cfg['postgres']}, Redis {cfg['redis']} · "
+        f"POST /order rate limit {cfg.get('rate_limit', 'not recorded')} · "
         f"phases: {', '.join(r.get('phases', []))} · took {r['elapsed_s']:.0f} s\n\n"
         "| Measure | Result | Target | Met |\n|---|---|---|---|\n"
     )

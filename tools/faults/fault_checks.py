@@ -5,6 +5,7 @@ has settled after a fault."""
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 
 from fault_report import Row
@@ -27,6 +28,36 @@ NOTHING_TO_REFUND = re.compile(
     r"^no refund needed: .+ \((payment_not_found|payment_not_refundable)\)$"
 )
 CONFIRMED_STATES = {"confirmed", "delivered"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer seen while something was broken: which request (route and service),
+    its status (0: no answer at all), its Content-Type and its Retry-After header."""
+
+    request: str
+    status: int
+    content_type: str = ""
+    retry_after: str | None = None
+
+
+def answer_problems(answers: list[Answer]) -> list[str]:
+    """What the services must never answer, whatever is down: a 5xx other than 503 (a 500 is a
+    bug, not an outage), no answer at all, a body that is not JSON (Django's or the server's
+    HTML page), a 503 without the Retry-After that tells the client when to try again."""
+    problems = []
+    for answer in answers:
+        if answer.status == 0:
+            problems.append(f"{answer.request}: no answer")
+            continue
+        if answer.status >= 500 and answer.status != 503:
+            problems.append(f"{answer.request}: {answer.status}")
+        if answer.content_type.split(";")[0].strip() != "application/json":
+            body_type = answer.content_type or "no body type"
+            problems.append(f"{answer.request}: {answer.status} {body_type}")
+        if answer.status == 503 and not (answer.retry_after or "").isdigit():
+            problems.append(f"{answer.request}: 503 without Retry-After")
+    return problems
 
 
 def history_problems(

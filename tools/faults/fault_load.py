@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from fault_checks import Answer
 
 REQUEST_TIMEOUT_SECONDS = 5
 ORDER_RATE_PER_SECOND = 8
@@ -30,6 +31,7 @@ class OrderLoad:
         self.created: list[str] = []
         self.refused: Counter = Counter()  # failed attempts, by answer
         self.replayed = 0  # 201s that replayed an order an earlier, failed attempt had stored
+        self.answers: list[Answer] = []  # every answer but a 201, and every attempt with none
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="order-load", daemon=True)
@@ -49,26 +51,29 @@ class OrderLoad:
             self._local.session = requests.Session()
         return self._local.session
 
-    def create(self) -> str | None:
+    def create(self, *, idempotency_key: bool = True) -> str | None:
         """POST one order as a careful client does: with an Idempotency-Key, retried with the same
-        key after an error or no answer, so that a retry never makes a second order."""
+        key after an error or no answer, so that a retry never makes a second order. Without
+        the key (Orders' fast path: servicekit/fast_post.py), one attempt only."""
         with self._lock:
             self._count += 1
             index = self._count
         key = str(uuid.uuid4())
-        for attempt in range(ATTEMPTS):
+        request = "POST /order" + (" with Idempotency-Key" if idempotency_key else "")
+        for attempt in range(ATTEMPTS if idempotency_key else 1):
             if attempt:
                 time.sleep(0.5 * 2**attempt)
             try:
                 response = self._session().post(
                     f"{self.orders_url}/order",
                     json=order_body(index),
-                    headers={"Idempotency-Key": key},
+                    headers={"Idempotency-Key": key} if idempotency_key else {},
                     timeout=REQUEST_TIMEOUT_SECONDS,
                 )
             except requests.RequestException as exc:
                 with self._lock:
                     self.refused[type(exc).__name__] += 1
+                    self.answers.append(Answer(request, 0))
                 continue
             if response.status_code == 201:
                 with self._lock:
@@ -77,6 +82,7 @@ class OrderLoad:
                 return response.json()["orderNumber"]
             with self._lock:
                 self.refused[str(response.status_code)] += 1
+                self.answers.append(answer_of(request, response))
             if response.status_code < 500:
                 return None
         return None
@@ -109,6 +115,73 @@ class OrderLoad:
     def describe_refusals(self) -> str:
         refused = ", ".join(f"{n}x {kind}" for kind, n in sorted(self.refused.items()))
         return f"{refused}; retries answered by a replay: {self.replayed}"
+
+
+def answer_of(request: str, response: requests.Response) -> Answer:
+    return Answer(
+        request,
+        response.status_code,
+        response.headers.get("Content-Type", ""),
+        response.headers.get("Retry-After"),
+    )
+
+
+class RouteProbe:
+    """Asks every kind of route of both services, round after round from a background thread,
+    while something is broken: Orders' POST /order without an Idempotency-Key (its fast path;
+    the load's own requests carry the key, DRF's path), a GET of an order and of the list,
+    Payments' authenticated GETs, and both services' health. Remembers every answer (`answers`,
+    with the time it came); the orders it posts, and their answers, are the load's."""
+
+    def __init__(self, load: OrderLoad, payments_url: str, token: str, pause: float = 0.05):
+        self.load, self.pause = load, pause
+        orders, payments = load.orders_url, payments_url
+        bearer = {"Authorization": f"Bearer {token}"}
+        self.gets = [
+            ("GET /order/<n>", orders, "/order/{number}", {}),
+            ("GET /order/status/<n>", orders, "/order/status/{number}", {}),
+            ("GET /order", orders, "/order?pageSize=5", {}),
+            ("orders GET /health/live", orders, "/health/live", {}),
+            ("orders GET /health/ready", orders, "/health/ready", {}),
+            ("GET /payment", payments, "/payment?pageSize=5", bearer),
+            ("GET /payment/methods", payments, "/payment/methods", bearer),
+            ("payments GET /health/live", payments, "/health/live", {}),
+            ("payments GET /health/ready", payments, "/health/ready", {}),
+        ]
+        self.answers: list[tuple[float, Answer]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="route-probe", daemon=True)
+        self._session = requests.Session()
+
+    def __enter__(self) -> "RouteProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=REQUEST_TIMEOUT_SECONDS * 3)
+
+    def _get(self, request: str, url: str, headers: dict) -> Answer:
+        try:
+            response = self._session.get(url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
+        except requests.RequestException:
+            return Answer(request, 0)
+        return answer_of(request, response)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.load.create(idempotency_key=False)
+            number = self.load.created[0] if self.load.created else "aaaaaaaa"
+            for request, base, path, headers in self.gets:
+                answer = self._get(request, base + path.format(number=number), headers)
+                self.answers.append((time.monotonic(), answer))
+            self._stop.wait(self.pause)
+
+    def statuses(self, request: str, since: float = 0, until: float = float("inf")) -> Counter:
+        """The status codes `request` was answered with between `since` and `until`."""
+        return Counter(
+            a.status for at, a in self.answers if a.request == request and since <= at <= until
+        )
 
 
 def cancel_race(load: OrderLoad, count: int, *, threads: int = 8) -> tuple[Counter, list[str]]:

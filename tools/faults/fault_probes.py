@@ -105,14 +105,27 @@ def wait_answered(system: System, timeout: float) -> list[str]:
 
 
 def wait_decided(system: System, numbers: list[str], timeout: float) -> list[str]:
-    """Until none of these orders is `created` any more; those still `created` at `timeout`."""
+    """Until none of these orders is `created` any more; those still `created` (or not in the
+    database: lost, which the checks count) at `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         orders = system.databases.snapshot().orders
-        waiting = [n for n in numbers if orders[n].state == "created"]
+        waiting = [n for n in numbers if n not in orders or orders[n].state == "created"]
         if not waiting or time.monotonic() > deadline:
             return waiting
         time.sleep(0.1)
+
+
+def wait_delivered(system: System, numbers: list[str], timeout: float) -> list[str]:
+    """Until none of these orders is `confirmed` any more (the delivery sweep took them); those
+    still `confirmed` at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        orders = system.databases.snapshot().orders
+        waiting = [n for n in numbers if n in orders and orders[n].state == "confirmed"]
+        if not waiting or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.2)
 
 
 def claim_clocks(system: System, numbers: list[str]) -> dict[str, object]:

@@ -9,12 +9,14 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
@@ -26,6 +28,8 @@ FAULTS_DIR = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 TOKEN = "faults-payments-token"
 READY_TIMEOUT_SECONDS = 60
+# What celery.beat logs at INFO for each task it sends.
+BEAT_SENT = b"Sending due task"
 
 # Short clocks so that every recovery path fits in a scenario of a few seconds.
 SETTINGS = {
@@ -238,10 +242,24 @@ class System:
                     return
         raise RuntimeError(f"worker not ready:\n{self.processes.log_tail('worker')}")
 
-    def start_beat(self) -> None:
+    def start_beat(self, *, settings: dict[str, str] | None = None) -> None:
+        """Beat, and wait until it sends its first task (it read its schedule from the database).
+        `settings`: environment of this beat only, over SETTINGS (the sweeps' intervals)."""
         args = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]
         args += ["--schedule", str(self.processes.log_dir / "celerybeat-schedule")]
-        self.processes.start("beat", args, cwd=run_local.ORDERS_DIR, env=self.env)
+        # Its log says when it sends a task (config/settings.py keeps that quiet by default).
+        env = {**self.env, **(settings or {}), "CELERY_TASK_LOG_LEVEL": "INFO"}
+        log = self.processes.log_dir / "beat.log"
+        start = log.stat().st_size if log.exists() else 0
+        process = self.processes.start("beat", args, cwd=run_local.ORDERS_DIR, env=env)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            with log.open("rb") as lines:
+                lines.seek(start)
+                if BEAT_SENT in lines.read():
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"beat sent no task:\n{self.processes.log_tail('beat')}")
 
     ROLES = ("redis", "payments", "orders", "worker", "beat")
 
@@ -305,3 +323,40 @@ class System:
                     [names],
                 ).fetchone()[0]
         return killed
+
+    def restart_database(self, down_seconds: float) -> float:
+        """Stop the PostgreSQL server of both databases (fast shutdown: every connection is cut,
+        as in a restart or a failover), leave it down `down_seconds`, start it and wait until it
+        takes connections; return how long it took none. The machine's own server, a Debian
+        cluster (pg_ctlcluster), as CI starts it (.ci/run): see postgres_cluster()."""
+        cluster = postgres_cluster(self.orders_db)
+        if cluster is None or cluster != postgres_cluster(self.payments_db):
+            raise RuntimeError("both databases must be on one Debian cluster of this machine")
+        control = ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster]
+        subprocess.run([*control, "stop", "--mode", "fast"], check=True, capture_output=True)
+        stopped = time.monotonic()
+        time.sleep(down_seconds)
+        subprocess.run([*control, "start"], check=True, capture_output=True)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            with contextlib.suppress(psycopg.OperationalError):
+                psycopg.connect(self.orders_db, connect_timeout=2).close()
+                return time.monotonic() - stopped
+            time.sleep(0.05)
+        raise RuntimeError("PostgreSQL did not come back")
+
+
+def postgres_cluster(url: str) -> tuple[str, str] | None:
+    """(version, name) of the Debian PostgreSQL cluster on this machine that listens on the
+    port of `url`; None if the URL names another host, or there is no such cluster."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not shutil.which("pg_lsclusters"):
+        return None
+    listing = subprocess.run(
+        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in listing.splitlines():
+        version, name, port, *_ = line.split()
+        if int(port) == (parts.port or 5432):
+            return version, name
+    return None

@@ -1,11 +1,10 @@
 """GET /metrics as a scraper calls it: prometheus_client's view, routed like any other, with an
-optional bearer token (METRICS_BEARER_TOKEN) and the pod's IP as an allowed host.
-
-A service's test_metrics.py imports these with `from common.metrics import *`."""
+optional bearer token (METRICS_BEARER_TOKEN) and the pod's IP as an allowed host."""
 
 import pytest
-
 from common.errors import load_settings
+
+pytestmark = pytest.mark.django_db
 
 TOKEN = "scrape-token-1"
 

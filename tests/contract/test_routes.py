@@ -1,17 +1,16 @@
 """Every route of the service's URL conf, read from Django's resolver (not a hand list), walked
 with hostile path segments and query values: the API answers a 4xx in the JSON error shape, the
 admin and /docs (HTML pages by design) never a 5xx. Run on PostgreSQL too: a NUL that reaches a
-query there is a psycopg DataError, a 500, where SQLite finds nothing.
-
-A service's test_routes.py imports these with `from common.routes import *`."""
+query there is a psycopg DataError, a 500, where SQLite finds nothing."""
 
 import base64
 import re
 
 import pytest
+from common.errors import assert_error_shape
 from django.urls import URLResolver, get_resolver
 
-from common.errors import assert_error_shape
+pytestmark = pytest.mark.django_db
 
 # Digits Python's \d, int() and Decimal() take, which the schema's [0-9] does not.
 ARABIC_INDIC_DIGITS = "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668"  # 12345678

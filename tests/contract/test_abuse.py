@@ -1,25 +1,21 @@
 """Bad input and abuse of a service's create route: oversized and deep bodies, odd numbers and
 characters, wrong content types, unexpected errors, and settings that must not reach production.
-Always a JSON answer, never a 500 with details, and no row written.
-
-A service's test_abuse.py imports these with `from common.abuse import *`; a test that creates a
-row says so in its name ("creates_one")."""
+Always a JSON answer, never a 500 with details, and no row written. A test that creates a row
+says so in its name ("creates_one")."""
 
 import json
 
 import pytest
+from common.errors import assert_error, load_settings, nested, padded, post, raw_body
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError
 from django.test import Client
 
-from common.errors import assert_error, load_settings, nested, padded, raw_body
+from servicekit.middleware import BodySizeLimitMiddleware
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = 64 * 1024
-
-
-def post(client, service, body: str, content_type: str = "application/json", **extra):
-    return client.post(service.create_path, body, content_type=content_type, **extra)
 
 
 @pytest.fixture(autouse=True)
@@ -301,3 +297,17 @@ def test_settings_refuse_a_body_limit_that_is_not_a_positive_integer(
 ):
     with pytest.raises(ImproperlyConfigured, match="API_MAX_BODY_BYTES"):
         load_settings(monkeypatch, tmp_path, service.var_dir_env, API_MAX_BODY_BYTES=value)
+
+
+def test_a_database_gone_before_the_view_ran_is_a_json_503(client, monkeypatch):
+    # A middleware's query (the admin's session, say) fails: Django answers with handler500.
+    def refused(self, request):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(BodySizeLimitMiddleware, "__call__", refused)
+    client.raise_request_exception = False
+
+    response = client.get("/health/live")
+
+    assert_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "1"

@@ -1,8 +1,6 @@
 """The OpenAPI schema: GET /schema serves what docs/openapi/<service>.yaml holds (`make openapi`
 regenerates it), it is valid and generated without a warning, and /docs shows it in Swagger UI
-from the service's own static files; the list's pageSize and the health routes do what it says.
-
-A service's test_openapi.py imports these with `from common.openapi import *`."""
+from the service's own static files; the list's pageSize and the health routes do what it says."""
 
 import json
 
@@ -61,6 +59,22 @@ def test_openapi_schema_documents_the_http_servers_own_answers_on_every_operatio
             for status, name in (("400", "ServerBadRequest"), ("431", "ServerHeaderTooLarge")):
                 response = responses[status]
                 assert "$ref" in response or name in response["description"], (path, method)
+
+
+def test_openapi_schema_documents_the_admission_gates_503_on_every_operation(service):
+    # A request that finds every working slot taken past WEB_QUEUE_TIMEOUT_MS is answered 503
+    # `overloaded` in the error shape, with Retry-After, whatever the route
+    # (servicekit/admission.py).
+    schema = committed(service)
+    overloaded = schema["components"]["responses"]["Overloaded"]
+    assert overloaded["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert "Retry-After" in overloaded["headers"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            response = operation["responses"]["503"]
+            assert "$ref" in response or "Overloaded" in response["description"], (path, method)
 
 
 def test_openapi_docs_serve_swagger_ui_without_a_cdn(client):

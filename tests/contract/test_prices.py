@@ -2,20 +2,18 @@
 string its pattern allows is taken at its value, every other string is refused, and a JSON number
 is taken exactly when it is a whole number of cents from 0 to 9999999999.99 (multipleOf 0.01).
 The oracle for strings is the committed schema, checked by jsonschema_rs (ECMA-262 regex rules,
-as clients and schemathesis read it), not Python's re.
-
-A service's test_prices.py imports these with `from common.prices import *`."""
+as clients and schemathesis read it), not Python's re."""
 
 import functools
 from decimal import Decimal
 
 import jsonschema_rs
 import yaml
+from common.fuzz import FUZZ, UNICODE_DIGITS
 from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.exceptions import ValidationError
 
-from common.fuzz import FUZZ, UNICODE_DIGITS
 from servicekit.fields import PriceField
 
 MAX = Decimal("9999999999.99")

@@ -1,8 +1,10 @@
-"""The check that refuses a database part-way through a squashed migration whose replaced files
-are gone (servicekit/squashed_migrations.py), on the service's own squash and the rows Django's
-migration recorder keeps in the test database: migrated with the squash, every migration it
-replaces is recorded; a test deletes the rows an older database would not have."""
+"""Every model change has its migration. The check that refuses a database part-way through a
+squashed migration whose replaced files are gone (servicekit/squashed_migrations.py), on the
+service's own squash and the rows Django's migration recorder keeps in the test database: migrated
+with the squash, every migration it replaces is recorded; a test deletes the rows an older database
+would not have."""
 
+import io
 from importlib import import_module
 
 import pytest
@@ -97,3 +99,12 @@ def test_plain_check_reads_no_database(service):
     forget(service.name, [squash, *replaced[1:]])
 
     call_command("check")  # the database checks run only when a database is named
+
+
+def test_migrations_match_the_models():
+    out = io.StringIO()
+
+    # Exits with status 1 when a model change has no migration yet.
+    call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+
+    assert "No changes detected" in out.getvalue()

@@ -1,7 +1,5 @@
 """`manage.py check --deploy` in production: no warning but the two that depend on where TLS
-ends (HSTS, the HTTPS redirect), and none once the environment sets those.
-
-A service's test_deploy.py imports these with `from common.deploy import *`."""
+ends (HSTS, the HTTPS redirect), and none once the environment sets those."""
 
 import os
 import secrets
@@ -9,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
-
 from common.errors import load_settings
 from common.service import ROOT
+from django.core.exceptions import ImproperlyConfigured
 
 HTTPS_ONLY = {
     "DJANGO_SECURE_SSL_REDIRECT": "1",
