@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from servicekit import settings as base
@@ -26,6 +27,7 @@ HEALTH_CHECKS = {
 HEALTH_DETAILS = {
     "stuck": "orders.health.StuckSerializer",
     "reconciliation": "orders.health.ReconciliationSerializer",
+    "webhooks": "orders.webhooks.health.WebhooksSerializer",
 }
 
 # The OpenAPI schema at /schema and Swagger UI at /docs (servicekit/openapi.py, docs/openapi/).
@@ -99,6 +101,52 @@ ORDERS_IDEMPOTENCY_KEY_TTL_SECONDS = env_number(
 )
 ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS = env_number(
     "ORDERS_IDEMPOTENCY_KEY_SWEEP_SECONDS", 3600, minimum=1
+)
+# --- webhooks (orders/webhooks/, docs/webhooks.md) -------------------------------------------
+# The waits after each failed attempt, in seconds: after the last, the delivery is given up and
+# its subscription disabled. Svix's schedule, about a day and a half in all.
+_SVIX_SCHEDULE = ["5", "300", "1800", "7200", "18000", "36000", "36000"]
+try:
+    ORDERS_WEBHOOK_RETRY_SCHEDULE = [
+        int(seconds) for seconds in env_list("ORDERS_WEBHOOK_RETRY_SCHEDULE", _SVIX_SCHEDULE)
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "ORDERS_WEBHOOK_RETRY_SCHEDULE: whole seconds, comma-separated (5,300,1800)"
+    ) from None
+if not ORDERS_WEBHOOK_RETRY_SCHEDULE or min(ORDERS_WEBHOOK_RETRY_SCHEDULE) < 0:
+    raise ImproperlyConfigured("ORDERS_WEBHOOK_RETRY_SCHEDULE: one wait or more, none negative")
+ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_number(
+    "ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3.0, kind=float
+)
+ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS = env_number(
+    "ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS", 10.0, kind=float
+)
+# Requests in flight to one endpoint at most, per sender.
+ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = env_number(
+    "ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY", 4, minimum=1, maximum=64
+)
+# Deliveries a sender claims per round.
+ORDERS_WEBHOOK_BATCH_SIZE = env_number("ORDERS_WEBHOOK_BATCH_SIZE", 100, minimum=1)
+# Off in production: an endpoint whose host resolves to a loopback, link-local or private
+# address is refused, at subscription and at each delivery. On locally (a receiver on the same
+# machine).
+ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS", IS_LOCAL)
+# How long each process keeps the list of active subscriptions: a new subscription hears of the
+# changes made this long after it at the latest.
+ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS = env_number(
+    "ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS", 5, minimum=0
+)
+# At most one wake-up of the sender is pending for this long (orders/wake_up.py).
+ORDERS_WEBHOOK_WAKE_UP_GUARD_MS = env_number("ORDERS_WEBHOOK_WAKE_UP_GUARD_MS", 1000, minimum=1)
+# The sweep that wakes the sender for retries that fell due, and for lost wake-ups.
+ORDERS_WEBHOOK_REDRIVE_SWEEP_SECONDS = env_number(
+    "ORDERS_WEBHOOK_REDRIVE_SWEEP_SECONDS", 5, minimum=1
+)
+# Delivered deliveries are deleted this long after, by a sweep every ..._PRUNE_SWEEP_SECONDS.
+ORDERS_WEBHOOK_RETENTION_DAYS = env_number("ORDERS_WEBHOOK_RETENTION_DAYS", 7, minimum=1)
+ORDERS_WEBHOOK_PRUNE_SWEEP_SECONDS = env_number(
+    "ORDERS_WEBHOOK_PRUNE_SWEEP_SECONDS", 3600, minimum=1
 )
 # POST /order per client (its address: servicekit/client_address.py), as a token bucket in
 # Redis (orders/ratelimit.py): "20/s" takes bursts of 20 and 20 a second after; "0" no limit.
@@ -176,6 +224,12 @@ CELERY_BEAT_SCHEDULE = {
     ),
     "orders.reconcile-payments": _sweep(
         "orders.reconcile_payments", ORDERS_RECONCILIATION_SWEEP_SECONDS
+    ),
+    "orders.redrive-webhooks": _sweep(
+        "orders.redrive_webhooks", ORDERS_WEBHOOK_REDRIVE_SWEEP_SECONDS
+    ),
+    "orders.prune-webhook-deliveries": _sweep(
+        "orders.prune_webhook_deliveries", ORDERS_WEBHOOK_PRUNE_SWEEP_SECONDS
     ),
 }
 # Every scheduled sweep goes to the sweeps' queue: one list, so a new sweep cannot miss it.

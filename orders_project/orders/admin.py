@@ -4,6 +4,7 @@ from orders import services
 from orders.beat_admin import SettingsScheduledTaskAdmin  # noqa: F401 (registers it)
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import Order, OrderEvent, OrderStateChange, UnknownOrderPayment
+from orders.webhooks import admin as webhooks_admin  # noqa: F401 (registers its models)
 from servicekit.admin import ViewOnlyAdmin
 
 

@@ -47,14 +47,13 @@ def orders_release_claims_of_gone_workers(*, ready: str, live_nodes: set[str]) -
     A run is gone if its node name is `ready`'s, or this process's, with another token, or if
     no running worker has its node name."""
     now = timezone.now()
-    current = dict(run.split(" ", 1) for run in (ready, claimant()) if run)
     claimed = Order.objects.filter(state=OrderState.CREATED, payment_requested_at__gt=now)
     holders = set(
         claimed.exclude(payment_claimed_by="")
         .values_list("payment_claimed_by", flat=True)
         .distinct()
     )
-    gone = [holder for holder in holders if _is_gone(holder, current, live_nodes)]
+    gone = gone_runs(holders, ready=ready, live_nodes=live_nodes)
     if not gone:
         return 0
     # A compare-and-set on the holder: an order claimed again meanwhile (by a live run) stays.
@@ -81,6 +80,13 @@ LIVE_WORKERS_PING_SECONDS = 2.0
 def live_workers(*, timeout: float) -> set[str]:
     """The node names of the workers that answer a ping over the broker within `timeout`."""
     return {node for reply in app.control.ping(timeout=timeout) for node in reply}
+
+
+def gone_runs(holders, *, ready: str, live_nodes: set[str]) -> list[str]:
+    """The claimants of `holders` whose run is gone (see above): the webhook sender's claims
+    (orders/webhooks/sender.py) are given back by the same rule."""
+    current = dict(run.split(" ", 1) for run in (ready, claimant()) if run)
+    return [holder for holder in holders if _is_gone(holder, current, live_nodes)]
 
 
 def _is_gone(holder: str, current: dict[str, str], live_nodes: set[str]) -> bool:

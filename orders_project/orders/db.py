@@ -19,12 +19,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 
-from orders.models import Order, OrderStateChange
+from orders.models import DeliveryStatus, Order, OrderStateChange, WebhookDelivery
 
 if TYPE_CHECKING:
     from orders.transitions import Transition
+
+# The subscriptions a change is sent to: (subscription id, event type) pairs, from
+# orders/webhooks/outbox.py. Empty (no active subscription wants the type, the usual case): the
+# statements write no delivery row and have no part that would.
+Subscribers = Sequence[tuple[int, str]]
 
 
 def _quoted_names() -> dict[str, str]:
@@ -43,37 +48,162 @@ def _quoted_names() -> dict[str, str]:
         "payment_method",
         "payment_requested_at",
         "payment_claimed_by",
+        "sequence",
     ):
         names[f"order.{field}"] = quote(order.get_field(field).column)
     for field in ("order", "from_state", "to_state", "reason", "created_at"):
         names[f"change.{field}"] = quote(change.get_field(field).column)
     names["order.id"] = quote(order.pk.column)
+    names["change.id"] = quote(change.pk.column)
+    names["delivery"] = quote(WebhookDelivery._meta.db_table)
     return names
+
+
+# --- Webhook deliveries (orders/webhooks/outbox.py) -----------------------------------------
+
+# The columns of a new delivery row, in the order _deliveries_cte() selects them.
+_DELIVERY_COLUMNS = (
+    "subscription",
+    "message_id",
+    "event_type",
+    "order",
+    "state_change",
+    "sequence",
+    "order_state",
+    "order_updated_at",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "claimed_by",
+    "last_response",
+)
+
+
+def message_id(order_number: str, sequence: int) -> str:
+    """The id of an order's change: the same for every subscription, retry and replay."""
+    return f"msg_{order_number}_{sequence}"
+
+
+def _deliveries_cte(*, subscribers: int, orders: str, named: bool) -> str:
+    """ ", … sent AS (INSERT …)": a delivery row for each history row of the CTE `noted`
+    (columns order_id, change_id, to_state, at) and each subscriber that wants
+    order.<to_state>; the order's number and sequence come from the CTE `orders` (columns id,
+    number, sequence). The subscribers are a VALUES list of (id, event type) parameters, named
+    s0, t0, s1, t1… (`named`) or positional after the statement's other ones. Empty without
+    subscribers: the statement is the one of before webhooks."""
+    if not subscribers:
+        return ""
+    quote = connection.ops.quote_name
+    fields = WebhookDelivery._meta
+    columns = ", ".join(quote(fields.get_field(name).column) for name in _DELIVERY_COLUMNS)
+    if named:
+        pair = "(CAST(%({})s AS bigint), CAST(%({})s AS varchar(64)))"
+        pairs = [pair.format(f"s{i}", f"t{i}") for i in range(subscribers)]
+    else:
+        pairs = ["(CAST(%s AS bigint), CAST(%s AS varchar(64)))"] * subscribers
+    # The message id is message_id()'s, written in SQL.
+    return f""", subscribers (id, event_type) AS (VALUES {", ".join(pairs)}),
+        sent AS (
+            INSERT INTO {quote(fields.db_table)} ({columns})
+            SELECT subscribers.id, 'msg_' || o.number || '_' || CAST(o.sequence AS varchar),
+                subscribers.event_type, noted.order_id, noted.change_id, o.sequence,
+                noted.to_state, noted.at, '{DeliveryStatus.PENDING}', 0, noted.at, noted.at,
+                '', ''
+            FROM noted JOIN {orders} AS o ON o.id = noted.order_id
+            JOIN subscribers ON subscribers.event_type = 'order.' || noted.to_state
+        )"""  # noqa: S608 (only names from _meta and constants are formatted in)
+
+
+def _subscriber_params(subscribers: Subscribers) -> dict:
+    params = {}
+    for i, (subscription_id, event_type) in enumerate(subscribers):
+        params[f"s{i}"], params[f"t{i}"] = subscription_id, event_type
+    return params
+
+
+def deliveries_insert(
+    *,
+    subscribers: Subscribers,
+    order: Order,
+    sequence: int,
+    event_type: str,
+    at: datetime,
+    state_change_id: int | None = None,
+    event_id: int | None = None,
+) -> None:
+    """The delivery rows of one change of `order` (its history row or its event), one per
+    subscriber that wants `event_type`: the ORM's, for the SQLite twins and for events."""
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription_id=subscription_id,
+            message_id=message_id(order.number, sequence),
+            event_type=event_type,
+            order_id=order.pk,
+            state_change_id=state_change_id,
+            event_id=event_id,
+            sequence=sequence,
+            order_state=order.state,
+            order_updated_at=order.updated_at,
+            next_attempt_at=at,
+            created_at=at,
+        )
+        for subscription_id, wanted in subscribers
+        if wanted == event_type
+    )
+
+
+@functools.cache
+def _next_sequence_sql() -> str:
+    t = _quoted_names()
+    return f"""
+        UPDATE {t["order"]} SET {t["order.sequence"]} = {t["order.sequence"]} + 1
+        WHERE {t["order.id"]} = %s RETURNING {t["order.sequence"]}
+    """  # noqa: S608 (only names from _meta are formatted in)
+
+
+def order_next_sequence(order: Order) -> int:
+    """Count one more change of `order` (an event): its sequence number, also set on `order`.
+    One statement on both backends (SQLite has RETURNING since 3.35)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_next_sequence_sql(), [order.pk])
+        (order.sequence,) = cursor.fetchone()
+    return order.sequence
 
 
 # --- A new order and its first history row --------------------------------------------------
 
+
 # One statement, a transaction of its own: one round trip where the ORM needs four (BEGIN, two
 # INSERTs, COMMIT), and no INSERT for Django to compile: the largest costs of POST /order after
 # the publish (docs/performance.md). A number already taken inserts nothing and returns no row.
-_INSERT_ORDER_WITH_HISTORY = """
-    WITH new_order AS (
-        INSERT INTO orders_order (number, name, address, price, payment_method, state,
-                                  state_changed_at, payment_requested_at, created_at, updated_at)
-        VALUES (%(number)s, %(name)s, %(address)s, %(price)s, %(payment_method)s, %(state)s,
-                %(now)s, %(now)s, %(now)s, %(now)s)
-        ON CONFLICT (number) DO NOTHING
-        RETURNING id
-    )
-    INSERT INTO orders_orderstatechange (order_id, from_state, to_state, reason, created_at)
-    SELECT id, NULL, %(state)s, %(reason)s, %(now)s FROM new_order
-    RETURNING order_id
-"""
+# With subscribers, the same statement writes the deliveries of order.created.
+@functools.cache
+def _insert_order_sql(subscribers: int) -> str:
+    deliveries = _deliveries_cte(subscribers=subscribers, orders="new_order", named=True)
+    return f"""
+        WITH new_order AS (
+            INSERT INTO orders_order (number, name, address, price, payment_method, state,
+                                      state_changed_at, payment_requested_at, created_at,
+                                      updated_at, sequence)
+            VALUES (%(number)s, %(name)s, %(address)s, %(price)s, %(payment_method)s, %(state)s,
+                    %(now)s, %(now)s, %(now)s, %(now)s, 1)
+            ON CONFLICT (number) DO NOTHING
+            RETURNING id, number, sequence
+        ), noted AS (
+            INSERT INTO orders_orderstatechange (order_id, from_state, to_state, reason,
+                                                 created_at)
+            SELECT id, NULL, %(state)s, %(reason)s, %(now)s FROM new_order
+            RETURNING order_id, id AS change_id, to_state, created_at AS at
+        ){deliveries}
+        SELECT order_id FROM noted
+    """  # noqa: S608 (only names from _meta are formatted in)
 
 
-def order_insert_with_history(order: Order, *, reason: str) -> bool:
+def order_insert_with_history(order: Order, *, reason: str, subscribers: Subscribers = ()) -> bool:
     """Insert the new `order` (every field set, its clocks equal to created_at) and its first
-    history row, atomically; False if its number is taken. The order gets its id."""
+    history row, and the deliveries of its creation to `subscribers`, atomically; False if its
+    number is taken. The order gets its id."""
     if connection.vendor == "postgresql":
         params = {
             "number": order.number,
@@ -84,11 +214,12 @@ def order_insert_with_history(order: Order, *, reason: str) -> bool:
             "state": order.state,
             "now": order.created_at,
             "reason": reason,
+            **_subscriber_params(subscribers),
         }
         # As save() does for its INSERT: inside a caller's transaction (an Idempotency-Key
         # request), any other failure (a CHECK constraint) marks it for rollback.
         with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-            cursor.execute(_INSERT_ORDER_WITH_HISTORY, params)
+            cursor.execute(_insert_order_sql(len(subscribers)), params)
             row = cursor.fetchone()
         if row is None:
             return False
@@ -99,12 +230,20 @@ def order_insert_with_history(order: Order, *, reason: str) -> bool:
     try:
         with transaction.atomic():
             order.save(force_insert=True)
-            OrderStateChange.objects.create(
+            change = OrderStateChange.objects.create(
                 order=order,
                 from_state=None,
                 to_state=order.state,
                 reason=reason,
                 created_at=order.created_at,
+            )
+            deliveries_insert(
+                subscribers=subscribers,
+                order=order,
+                sequence=order.sequence,
+                event_type=f"order.{order.state}",
+                at=order.created_at,
+                state_change_id=change.pk,
             )
     except IntegrityError:
         if not Order.objects.filter(number=order.number).exists():
@@ -123,15 +262,17 @@ def order_insert_with_history(order: Order, *, reason: str) -> bool:
 # backlog (docs/performance.md). Found by primary key, the rows have one plan whatever the
 # statistics; FOR UPDATE makes a concurrent transition wait and then see the state it committed.
 @functools.cache
-def _transition_one_sql() -> str:
+def _transition_one_sql(subscribers: int = 0) -> str:
     t = _quoted_names()
+    deliveries = _deliveries_cte(subscribers=subscribers, orders="changed", named=True)
     return f"""
         WITH current AS MATERIALIZED (
             SELECT {t["order.id"]} AS id, {t["order.state"]} AS state FROM {t["order"]}
             WHERE {t["order.number"]} = %(number)s FOR UPDATE
         ), changed AS (
             UPDATE {t["order"]} AS o SET {t["order.state"]} = %(to_state)s,
-                {t["order.state_changed_at"]} = %(now)s, {t["order.updated_at"]} = %(now)s
+                {t["order.state_changed_at"]} = %(now)s, {t["order.updated_at"]} = %(now)s,
+                {t["order.sequence"]} = o.{t["order.sequence"]} + 1
             FROM current
             WHERE o.{t["order.id"]} = current.id AND current.state = %(from_state)s
             RETURNING o.*
@@ -140,16 +281,25 @@ def _transition_one_sql() -> str:
                 {t["change.to_state"]}, {t["change.reason"]}, {t["change.created_at"]})
             SELECT {t["order.id"]}, %(from_state)s, %(to_state)s, %(reason)s, %(now)s
             FROM changed
-        )
+            RETURNING {t["change.order"]} AS order_id, {t["change.id"]} AS change_id,
+                {t["change.to_state"]} AS to_state, {t["change.created_at"]} AS at
+        ){deliveries}
         SELECT * FROM changed
     """  # noqa: S608 (only names from _meta are formatted in)
 
 
 def order_transition_from(
-    *, order_number: str, from_state: str, to_state: str, reason: str, now: datetime
+    *,
+    order_number: str,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    now: datetime,
+    subscribers: Subscribers = (),
 ) -> Order | None:
-    """The compare-and-set of one order from `from_state` to `to_state`, with its history row;
-    the order as it is now, or None if it was not in `from_state`. Atomic on its own."""
+    """The compare-and-set of one order from `from_state` to `to_state`, with its history row
+    and its deliveries to `subscribers`; the order as it is now, or None if it was not in
+    `from_state`. Atomic on its own."""
     if connection.vendor == "postgresql":
         params = {
             "number": order_number,
@@ -157,26 +307,39 @@ def order_transition_from(
             "to_state": to_state,
             "reason": reason,
             "now": now,
+            **_subscriber_params(subscribers),
         }
         # One statement: one round trip where the ORM needs five.
-        changed = list(Order.objects.raw(_transition_one_sql(), params))
+        changed = list(Order.objects.raw(_transition_one_sql(len(subscribers)), params))
         return changed[0] if changed else None
     # SQLite's twin: its single writer makes the UPDATE's WHERE the compare-and-set.
     with transaction.atomic():
         if not Order.objects.filter(number=order_number, state=from_state).update(
-            state=to_state, state_changed_at=now, updated_at=now
+            state=to_state,
+            state_changed_at=now,
+            updated_at=now,
+            sequence=models.F("sequence") + 1,
         ):
             return None
         order = Order.objects.get(number=order_number)
-        OrderStateChange.objects.create(
+        change = OrderStateChange.objects.create(
             order=order, from_state=from_state, to_state=to_state, reason=reason, created_at=now
+        )
+        deliveries_insert(
+            subscribers=subscribers,
+            order=order,
+            sequence=order.sequence,
+            event_type=f"order.{to_state}",
+            at=now,
+            state_change_id=change.pk,
         )
     return order
 
 
 @functools.cache
-def _transition_many_sql(rows: int) -> str:
+def _transition_many_sql(rows: int, subscribers: int = 0) -> str:
     t = _quoted_names()
+    deliveries = _deliveries_cte(subscribers=subscribers, orders="changed", named=False)
     # CASTs type the VALUES list; both backends know them, only PostgreSQL needs them.
     values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS varchar(16)), %s)"] * rows)
     return f"""
@@ -186,32 +349,44 @@ def _transition_many_sql(rows: int) -> str:
             WHERE {t["order.id"]} IN (SELECT id FROM wanted) FOR UPDATE
         ), changed AS (
             UPDATE {t["order"]} AS o SET {t["order.state"]} = wanted.to_state,
-                {t["order.state_changed_at"]} = %s, {t["order.updated_at"]} = %s
+                {t["order.state_changed_at"]} = %s, {t["order.updated_at"]} = %s,
+                {t["order.sequence"]} = o.{t["order.sequence"]} + 1
             FROM current JOIN wanted ON wanted.id = current.id
             WHERE o.{t["order.id"]} = current.id AND current.state = %s
-            RETURNING o.{t["order.id"]} AS id, wanted.to_state, wanted.reason
+            RETURNING o.{t["order.id"]} AS id, wanted.to_state, wanted.reason,
+                o.{t["order.number"]} AS number, o.{t["order.sequence"]} AS sequence
         ), noted AS (
             INSERT INTO {t["change"]} ({t["change.order"]}, {t["change.from_state"]},
                 {t["change.to_state"]}, {t["change.reason"]}, {t["change.created_at"]})
             SELECT id, %s, to_state, reason, %s FROM changed
-        )
+            RETURNING {t["change.order"]} AS order_id, {t["change.id"]} AS change_id,
+                {t["change.to_state"]} AS to_state, {t["change.created_at"]} AS at
+        ){deliveries}
         SELECT id FROM changed
     """  # noqa: S608 (only names from _meta are formatted in)
 
 
 def orders_transition_many_from(
-    *, from_state: str, transitions: Sequence[Transition], now: datetime
+    *,
+    from_state: str,
+    transitions: Sequence[Transition],
+    now: datetime,
+    subscribers: Subscribers = (),
 ) -> set[int]:
     """The set-based compare-and-set of many orders from `from_state`, each to its own
-    `to_state`, with one history row each; the ids of the orders that were in `from_state`
-    (and changed). The order ids must be distinct. Atomic on its own."""
+    `to_state`, with one history row each and the deliveries to `subscribers` that want
+    order.<to_state>; the ids of the orders that were in `from_state` (and changed). The order
+    ids must be distinct. Atomic on its own."""
     if connection.vendor == "postgresql":
         params: list = []
         for transition in transitions:
             params += [transition.order_id, transition.to_state, transition.reason]
         params += [now, now, from_state, from_state, now]
+        for pair in subscribers:
+            params += pair
+        sql = _transition_many_sql(len(transitions), len(subscribers))
         with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-            cursor.execute(_transition_many_sql(len(transitions)), params)
+            cursor.execute(sql, params)
             return {row[0] for row in cursor.fetchall()}
     # SQLite's twin: its single writer makes the read and the updates one compare-and-set.
     with transaction.atomic():
@@ -226,9 +401,12 @@ def orders_transition_many_from(
                 by_target.setdefault(transition.to_state, []).append(transition.order_id)
         for to_state, ids in by_target.items():
             Order.objects.filter(id__in=ids).update(
-                state=to_state, state_changed_at=now, updated_at=now
+                state=to_state,
+                state_changed_at=now,
+                updated_at=now,
+                sequence=models.F("sequence") + 1,
             )
-        OrderStateChange.objects.bulk_create(
+        history = OrderStateChange.objects.bulk_create(
             OrderStateChange(
                 order_id=transition.order_id,
                 from_state=from_state,
@@ -239,6 +417,18 @@ def orders_transition_many_from(
             for transition in transitions
             if transition.order_id in changed
         )
+        if subscribers and history:
+            orders = Order.objects.in_bulk([change.order_id for change in history])
+            for change in history:
+                order = orders[change.order_id]
+                deliveries_insert(
+                    subscribers=subscribers,
+                    order=order,
+                    sequence=order.sequence,
+                    event_type=f"order.{change.to_state}",
+                    at=now,
+                    state_change_id=change.pk,
+                )
     return changed
 
 

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import transaction
+
+from orders import db
 from orders.models import Order, OrderEvent, OrderEventKind
+from orders.webhooks import outbox
 
 PAYMENTS = "payments"  # the actor of what Payments answered
 RECONCILIATION = "reconciliation"  # the actor of what reconciliation found
@@ -147,16 +151,31 @@ BUILDERS: dict[OrderEventKind, Callable[..., NewOrderEvent]] = {
 def record(*, order: Order, event: NewOrderEvent, created_at: datetime | None = None) -> OrderEvent:
     """Record a fact that happens once by construction (it comes with a transition that the
     compare-and-set let through once, or a refund settled once), so it needs no check for a
-    copy."""
-    return OrderEvent.objects.create(
-        order=order,
-        kind=event.kind,
-        detail=event.detail,
-        data=event.data,
-        transaction_id=event.transaction_id,
-        actor=event.actor,
-        **({"created_at": created_at} if created_at is not None else {}),
-    )
+    copy. It is one more change of the order (its sequence number), and in the same
+    transaction its webhook deliveries are written (orders/webhooks/outbox.py)."""
+    with transaction.atomic():
+        row = OrderEvent.objects.create(
+            order=order,
+            kind=event.kind,
+            detail=event.detail,
+            data=event.data,
+            transaction_id=event.transaction_id,
+            actor=event.actor,
+            **({"created_at": created_at} if created_at is not None else {}),
+        )
+        sequence = db.order_next_sequence(order)
+        event_type = f"order.{event.kind}"
+        if subscribers := outbox.subscribers([event_type]):
+            db.deliveries_insert(
+                subscribers=subscribers,
+                order=order,
+                sequence=sequence,
+                event_type=event_type,
+                at=row.created_at,
+                event_id=row.pk,
+            )
+            outbox.wake_sender_on_commit()
+    return row
 
 
 def record_once(*, order: Order, event: NewOrderEvent) -> bool:

@@ -57,6 +57,14 @@ DELIVERY_LAG = Histogram(
     buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "orders_webhook_deliveries_total",
+    "Webhook delivery attempts, by outcome: delivered (a 2xx), retrying (to be tried again), "
+    "gave_up (the whole retry schedule failed), gone (410 Gone). Either of the last two "
+    "disables the subscription.",
+    ["outcome"],
+)
+
 
 class OrdersCollector:
     """Orders by state and orders stuck past their deadline, counted when /metrics is scraped:
@@ -82,3 +90,24 @@ class OrdersCollector:
         waiting.add_metric(["payment"], stuck["awaiting_payment"])
         waiting.add_metric(["refund"], stuck["awaiting_refund"])
         yield waiting
+        yield from self.webhooks()
+
+    @staticmethod
+    def webhooks():
+        from orders.webhooks.selectors import deliveries_pending_summary
+
+        try:
+            summary = deliveries_pending_summary()
+        except Exception:
+            logger.warning("could not read the webhook deliveries for /metrics", exc_info=True)
+            return
+        yield GaugeMetricFamily(
+            "orders_webhook_pending",
+            "Webhook deliveries to active subscriptions not yet delivered.",
+            value=summary["pending"],
+        )
+        yield GaugeMetricFamily(
+            "orders_webhook_oldest_pending_age_seconds",
+            "The age of the oldest webhook delivery not yet delivered (0: none).",
+            value=summary["oldest_age_seconds"],
+        )

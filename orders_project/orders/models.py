@@ -67,6 +67,10 @@ class Order(models.Model):
     refunded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The number of the order's last change: 1 for its creation, one more for each transition
+    # (in the transition's UPDATE) and each event. Each webhook carries its change's number, so
+    # that a receiver can put one order's changes in order (docs/webhooks.md).
+    sequence = models.PositiveIntegerField(default=1, db_default=1)
 
     class Meta:
         ordering = ["-id"]
@@ -248,3 +252,11 @@ class UnknownOrderPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_number} {self.status} (unknown order)"
+
+
+# The webhooks' models live beside the code that uses them; imported here, Django registers them.
+from orders.webhooks.models import (  # noqa: E402, F401
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)

@@ -19,6 +19,7 @@ from orders.models import (
     OrderState,
     OrderStateChange,
 )
+from orders.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def order_create(*, name: str, address: str, price: Decimal, payment_method: str
     """Write the order and its first history row; once committed, wake the charger. The order
     row is the payment's outbox: no message per order."""
 
+    subscribers = outbox.subscribers([f"order.{OrderState.CREATED}"])
     for _ in range(ORDER_NUMBER_ATTEMPTS):
         now = timezone.now()
         order = Order(
@@ -49,9 +51,11 @@ def order_create(*, name: str, address: str, price: Decimal, payment_method: str
             updated_at=now,
         )
         # 36^8 numbers make a clash rare; the unique index catches it, a new draw fixes it.
-        if not db.order_insert_with_history(order, reason="order created"):
+        if not db.order_insert_with_history(order, reason="order created", subscribers=subscribers):
             logger.warning("order number %s already taken, drawing another", order.number)
             continue
+        if subscribers:
+            outbox.wake_sender_on_commit()
         # robust: with the broker down the order still stands (and the client gets its 201);
         # the re-drive sweep wakes the charger later.
         transaction.on_commit(wake_up.wake_charger, robust=True)

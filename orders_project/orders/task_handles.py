@@ -31,6 +31,8 @@ CHARGE_ORDERS = TaskHandle("orders.charge_orders")
 REFUND_PAYMENT = TaskHandle("orders.refund_payment")
 # orders.tasks.release_claims_of_gone_workers: queued as a worker becomes ready (orders/claims.py).
 RELEASE_CLAIMS_OF_GONE_WORKERS = TaskHandle("orders.release_claims_of_gone_workers")
+# orders.tasks.send_webhooks: the webhook sender, woken by orders/webhooks/outbox.py.
+SEND_WEBHOOKS = TaskHandle("orders.send_webhooks")
 
 # Queued by the beat schedule:
 # orders.tasks.deliver_due_orders (orders/sweeps.py)
@@ -41,14 +43,21 @@ REDRIVE_STUCK_PAYMENTS = TaskHandle("orders.redrive_stuck_payments")
 DELETE_EXPIRED_IDEMPOTENCY_KEYS = TaskHandle("orders.delete_expired_idempotency_keys")
 # orders.tasks.reconcile_payments (orders/reconciliation.py)
 RECONCILE_PAYMENTS = TaskHandle("orders.reconcile_payments")
+# orders.tasks.redrive_webhooks (orders/webhooks/sender.py)
+REDRIVE_WEBHOOKS = TaskHandle("orders.redrive_webhooks")
+# orders.tasks.prune_webhook_deliveries (orders/webhooks/services.py)
+PRUNE_WEBHOOK_DELIVERIES = TaskHandle("orders.prune_webhook_deliveries")
 
 ALL = (
     CHARGE_WAITING_ORDERS,
     CHARGE_ORDERS,
     REFUND_PAYMENT,
     RELEASE_CLAIMS_OF_GONE_WORKERS,
+    SEND_WEBHOOKS,
     DELIVER_DUE_ORDERS,
     REDRIVE_STUCK_PAYMENTS,
     DELETE_EXPIRED_IDEMPOTENCY_KEYS,
     RECONCILE_PAYMENTS,
+    REDRIVE_WEBHOOKS,
+    PRUNE_WEBHOOK_DELIVERIES,
 )

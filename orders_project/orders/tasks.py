@@ -9,6 +9,8 @@ from django.conf import settings
 from orders import charging, claims, idempotency, reconciliation, refunds, sweeps, task_handles
 from orders.exceptions import PaymentsUnavailable
 from orders.metrics import PAYMENTS_RETRIES
+from orders.webhooks import sender
+from orders.webhooks import services as webhooks
 from servicekit.errors import DATABASE_ERRORS
 
 # How a call to Payments (a batch of charges, a refund) is retried: only "no answer / try again"
@@ -99,7 +101,8 @@ def redrive_stuck_payments() -> int:
 @shared_task(name=task_handles.RELEASE_CLAIMS_OF_GONE_WORKERS.name)
 def release_claims_of_gone_workers(ready: str) -> int:
     live = claims.live_workers(timeout=claims.LIVE_WORKERS_PING_SECONDS)
-    return claims.orders_release_claims_of_gone_workers(ready=ready, live_nodes=live)
+    released = claims.orders_release_claims_of_gone_workers(ready=ready, live_nodes=live)
+    return released + sender.deliveries_release_claims_of_gone_workers(ready=ready, live_nodes=live)
 
 
 @signals.worker_init.connect
@@ -128,3 +131,18 @@ def reconcile_payments(self) -> int:
     _count_retry(self, "reconciliation")
     report = reconciliation.payments_reconcile()
     return report.applied + sum(report.reported.values())
+
+
+@shared_task(name=task_handles.SEND_WEBHOOKS.name)
+def send_webhooks() -> int:
+    return sender.deliveries_send_due()
+
+
+@shared_task(name=task_handles.REDRIVE_WEBHOOKS.name)
+def redrive_webhooks() -> int:
+    return sender.deliveries_redrive()
+
+
+@shared_task(name=task_handles.PRUNE_WEBHOOK_DELIVERIES.name)
+def prune_webhook_deliveries() -> int:
+    return webhooks.deliveries_prune()

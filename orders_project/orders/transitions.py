@@ -1,7 +1,9 @@
 """The one gate every change of state goes through: one order (a cancel, a test's setup) or many
 (a batch of payment results, the delivery sweep). Each transition is a compare-and-set checked
 against ALLOWED_TRANSITIONS and writes exactly one history row; nothing else writes history
-rows. The statements themselves are in orders/db.py."""
+rows. The statements themselves are in orders/db.py; they also write the webhook deliveries of
+each transition that an active subscription wants (orders/webhooks/outbox.py), in the same
+statement."""
 
 import logging
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from django.utils import timezone
 from orders import db
 from orders.exceptions import IllegalTransition, OrderNotFound
 from orders.models import Order, OrderState, can_transition, sources_of
+from orders.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ def order_transition(*, order_number: str, to_state: str, reason: str) -> tuple[
     there, try again from it. States only go forward, so this ends after a few rounds."""
     sources = sources_of(to_state)
     from_state = sources[0] if sources else None
+    subscribers = outbox.subscribers([f"order.{to_state}"])
     for _ in range(len(OrderState) + 1):
         if from_state is not None:
             order = db.order_transition_from(
@@ -41,9 +45,12 @@ def order_transition(*, order_number: str, to_state: str, reason: str) -> tuple[
                 to_state=to_state,
                 reason=reason,
                 now=timezone.now(),
+                subscribers=subscribers,
             )
             if order is not None:
                 logger.info("order %s: %s -> %s (%s)", order_number, from_state, to_state, reason)
+                if subscribers:
+                    outbox.wake_sender_on_commit()
                 return order, from_state
         from_state = (
             Order.objects.filter(number=order_number).values_list("state", flat=True).first()
@@ -67,8 +74,12 @@ def orders_transition_many(*, from_state: str, transitions: list[Transition]) ->
             raise ValueError(f"{from_state} -> {transition.to_state} is not in ALLOWED_TRANSITIONS")
     if not transitions:
         return set()
+    targets = sorted({f"order.{transition.to_state}" for transition in transitions})
+    subscribers = outbox.subscribers(targets)
     changed = db.orders_transition_many_from(
-        from_state=from_state, transitions=transitions, now=timezone.now()
+        from_state=from_state, transitions=transitions, now=timezone.now(), subscribers=subscribers
     )
+    if changed and subscribers:
+        outbox.wake_sender_on_commit()
     logger.info("%d of %d orders transitioned from %s", len(changed), len(transitions), from_state)
     return changed

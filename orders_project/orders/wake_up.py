@@ -1,10 +1,12 @@
-"""The coalesced wake-up of the charger.
+"""Coalesced wake-ups: the charger's, and the webhook sender's (orders/webhooks/sender.py).
 
 The order row is the outbox: POST /order publishes no message per order. It wakes the charger
 (task_handles.CHARGE_WAITING_ORDERS), which charges every waiting order in batches. A short
 Redis guard stands from the wake-up until the charger has run out of waiting orders, so under
 load one message and one charger serve hundreds of orders, and on a quiet system an order is
-still picked up within milliseconds."""
+still picked up within milliseconds. The webhook sender is woken the same way by the changes
+that wrote delivery rows: wake(), hold() and release() are the mechanism, for any task and
+guard key; the charger's three functions below name its own."""
 
 import functools
 import logging
@@ -12,7 +14,7 @@ import logging
 import redis
 from django.conf import settings
 
-from orders.task_handles import CHARGE_WAITING_ORDERS
+from orders.task_handles import CHARGE_WAITING_ORDERS, TaskHandle
 
 logger = logging.getLogger(__name__)
 
@@ -25,45 +27,66 @@ def _guard() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
-def wake_charger() -> None:
-    """Make sure a charger runs soon: publish its task unless a wake-up is already pending.
+def wake(task: TaskHandle, *, key: str, guard_ms: int, what: str) -> None:
+    """Make sure `task` (`what` it is, for the log) runs soon: publish it unless a wake-up (the
+    guard `key`) is pending.
 
-    The guard expires after ORDERS_CHARGE_WAKE_UP_GUARD_MS, so a wake-up whose message was
-    lost (broker restart) delays the next one by that much at most; the re-drive sweep covers
-    an order nobody woke up for. Raises what the broker raises, as a publish does."""
+    The guard expires after `guard_ms`, so a wake-up whose message was lost (broker restart)
+    delays the next one by that much at most; a re-drive sweep covers the work nobody woke the
+    task for. Raises what the broker raises, as a publish does."""
     try:
-        first = _guard().set(
-            WAKE_UP_GUARD_KEY, 1, nx=True, px=settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS
-        )
+        first = _guard().set(key, 1, nx=True, px=guard_ms)
     except redis.RedisError:
-        logger.warning("wake-up guard unavailable; waking the charger anyway", exc_info=True)
+        logger.warning("wake-up guard unavailable; waking %s anyway", what, exc_info=True)
         first = True  # a spare wake-up costs one empty claim
     if first:
         try:
-            CHARGE_WAITING_ORDERS.enqueue()
+            task.enqueue()
         except Exception:
             # Nothing was published: no wake-up is pending, so the next one (the re-drive's,
             # once the broker is back) must not be held back by this guard.
-            release_wake_up()
+            release(key=key)
             raise
 
 
-def hold_wake_up() -> None:
-    """Called by a running charger each round: the guard stands for another
-    ORDERS_CHARGE_WAKE_UP_GUARD_MS, so new orders wake no second charger while this one keeps
-    up. A charger that stops (its worker died, a call hangs) stops holding it, and the next
-    order wakes another."""
+def hold(*, key: str, guard_ms: int) -> None:
+    """Called by the running task each round: the guard stands for another `guard_ms`, so new
+    work wakes no second task while this one keeps up. A task that stops (its worker died, a
+    call hangs) stops holding it, and the next wake-up starts another."""
     try:
-        _guard().set(WAKE_UP_GUARD_KEY, 1, px=settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS)
+        _guard().set(key, 1, px=guard_ms)
     except redis.RedisError:
         logger.warning("could not hold the wake-up guard", exc_info=True)
 
 
-def release_wake_up() -> None:
-    """Called by a charger that found nothing waiting, before it looks one last time: from now
-    on a new order wakes another charger. An order committed before this saw the guard and woke
-    nobody, and that last look takes it."""
+def release(*, key: str) -> None:
+    """Called by the task once it found nothing to do, before it looks one last time: from now
+    on new work wakes another. Work committed before this saw the guard and woke nobody, and
+    that last look takes it."""
     try:
-        _guard().delete(WAKE_UP_GUARD_KEY)
+        _guard().delete(key)
     except redis.RedisError:
         logger.warning("could not clear the wake-up guard", exc_info=True)
+
+
+# --- The charger (orders/charging.py) ---------------------------------------------------------
+
+
+def wake_charger() -> None:
+    """Make sure a charger runs soon (guard: ORDERS_CHARGE_WAKE_UP_GUARD_MS)."""
+    wake(
+        CHARGE_WAITING_ORDERS,
+        key=WAKE_UP_GUARD_KEY,
+        guard_ms=settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS,
+        what="the charger",
+    )
+
+
+def hold_wake_up() -> None:
+    """Called by a running charger each round (see hold())."""
+    hold(key=WAKE_UP_GUARD_KEY, guard_ms=settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS)
+
+
+def release_wake_up() -> None:
+    """Called by a charger that found nothing waiting (see release())."""
+    release(key=WAKE_UP_GUARD_KEY)

@@ -55,6 +55,11 @@ def stack(tmp_path_factory):
         "PAYMENTS_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
         "PAYMENTS_TEST_SLOW_ANSWER_SECONDS": str(READ_TIMEOUT_SECONDS + 2),
         "ORDERS_PAYMENT_RETRY_BACKOFF_MAX_SECONDS": "2",
+        # Webhooks (test_webhooks.py): a subscription is seen within a second, and a failing
+        # endpoint is tried again within seconds, for about half a minute.
+        "ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS": "1",
+        "ORDERS_WEBHOOK_RETRY_SCHEDULE": "1,1,2,2,4,4,8",
+        "ORDERS_WEBHOOK_REDRIVE_SWEEP_SECONDS": "1",
     }
     try:
         with live_stack(tmp_path_factory.mktemp("stack"), **settings) as live:

@@ -27,8 +27,10 @@ from fault_probes import (
     wait_event,
     wake_ups_held,
 )
+from fault_snapshot import scope_of
 from fault_stack import SETTINGS, TOKEN, postgres_cluster
 from fault_worker import ANSWERED_KEY
+from webhook_receiver import parse_added, receiving
 
 WARM_UP_SECONDS = 1.5
 COOL_DOWN_SECONDS = 2
@@ -409,6 +411,65 @@ def test_faults_result_lost_after_payments_decided_is_applied_by_reconciliation(
     assert window, "Payments answered no batch: the window never opened"
     assert not still_created, f"not applied within {RECONCILED_WITHIN_SECONDS} s: {still_created}"
     sc.assert_clean()
+
+
+# Scenario 15: how long each webhook request is held by the receiver while the worker is to be
+# killed (so that it dies with requests in flight), and the bound for every message to arrive.
+WEBHOOK_HOLD_SECONDS = 0.5
+WEBHOOKS_ALL_IN_SECONDS = 60
+
+
+def test_faults_worker_killed_with_webhooks_in_flight_loses_none(system, scenario):
+    sc = scenario("15 worker SIGKILLed with webhooks in flight")
+    holding = threading.Event()
+    holding.set()
+    in_flight = Counter()
+
+    def answer(message) -> int:
+        if holding.is_set():
+            in_flight["now"] += 1
+            time.sleep(WEBHOOK_HOLD_SECONDS)
+            in_flight["now"] -= 1
+        return 204
+
+    with receiving(answer) as receiver:
+        subscription_id, secret = parse_added(system.manage("webhooks", "add", receiver.url))
+        receiver.verify_with(secret)
+        time.sleep(1.5)  # ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS: every process sees it
+        try:
+            with fault_under_load(system, sc) as load:
+                load.burst(BURST)
+                deadline = time.monotonic() + 10
+                while in_flight["now"] == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                sc.note(f"killed with {in_flight['now']} webhook requests in flight")
+                system.processes.kill("worker")
+                holding.clear()
+                system.start_worker()
+            # Every change of every order of the scenario: its history rows and events, numbered
+            # 1, 2, 3... (Order.sequence), each a message with the id msg_<number>_<n>.
+            snap = sc.snapshot
+            expected = {
+                f"msg_{number}_{seq}"
+                for number, order in scope_of(snap, sc.since_order_id, sc.extra).items()
+                for seq in range(
+                    1, len(snap.history.get(order.id, [])) + len(snap.events.get(order.id, [])) + 1
+                )
+            }
+            deadline = time.monotonic() + WEBHOOKS_ALL_IN_SECONDS
+            while set(expected) - set(receiver.ids()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            missing = sorted(set(expected) - set(receiver.ids()))
+            received = receiver.ids()
+            sc.note(
+                f"{len(expected)} messages expected, {len(set(received) & set(expected))} "
+                f"arrived ({len(received) - len(set(received))} twice)"
+            )
+        finally:
+            system.manage("webhooks", "disable", str(subscription_id))
+    assert expected, "no order of the scenario"
+    assert not missing, f"{len(missing)} messages never arrived, e.g. {missing[:5]}"
+    assert receiver.unverified == 0
 
 
 # Scenario 13: PostgreSQL is stopped this long under load, then started again; the worker and

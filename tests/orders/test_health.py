@@ -26,6 +26,7 @@ def test_health_ready_checks_the_database_and_the_broker(client, path):
                 "unknown_order": 0,
             },
         },
+        "webhooks": {"pending": 0, "oldestPendingSeconds": 0.0},
     }
 
 

@@ -179,6 +179,14 @@ EXPECTED_ENTRIES = {
         "orders.reconcile_payments",
         settings.ORDERS_RECONCILIATION_SWEEP_SECONDS,
     ),
+    "orders.redrive-webhooks": (
+        "orders.redrive_webhooks",
+        settings.ORDERS_WEBHOOK_REDRIVE_SWEEP_SECONDS,
+    ),
+    "orders.prune-webhook-deliveries": (
+        "orders.prune_webhook_deliveries",
+        settings.ORDERS_WEBHOOK_PRUNE_SWEEP_SECONDS,
+    ),
 }
 
 

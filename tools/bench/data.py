@@ -191,6 +191,22 @@ class Database:
                 interval=0.25,
             )
 
+    def webhooks_active(self, active: bool) -> None:
+        """Turn every webhook subscription on or off (each process sees it within
+        ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS)."""
+        with self._connect() as conn:
+            conn.execute("UPDATE orders_webhooksubscription SET active = %s", [active])
+
+    def wait_until_no_webhook_pending(self, timeout: float) -> bool:
+        query = "SELECT count(*) FROM orders_webhookdelivery WHERE status = 'pending'"
+        with self._connect() as conn:
+            return wait_until(lambda: not conn.execute(query).fetchone()[0], timeout, interval=0.25)
+
+    def webhooks_delivered(self) -> int:
+        query = "SELECT count(*) FROM orders_webhookdelivery WHERE status = 'delivered'"
+        with self._connect() as conn:
+            return conn.execute(query).fetchone()[0]
+
     def retire_created(self) -> int:
         with self._connect() as conn:
             return conn.execute(RETIRE_SQL).rowcount

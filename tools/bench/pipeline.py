@@ -2,14 +2,25 @@
 SQL of taking one. Rounds of: wrk on POST /order at 16 connections with everything running, the
 wait until every order of the run is decided (then delivered), the CPU each process spent on
 them; then pgbench of the intake transaction (order_create.pgbench) at 16 clients. Each ratio is
-taken round by round, so that the shared machine's drift hits both sides alike."""
+taken round by round, so that the shared machine's drift hits both sides alike.
+
+Each round also runs the same load with one webhook subscription active (a local receiver that
+answers 204, tools/webhook_receiver.py), right before or after the run without (alternating),
+and reports its rates over those of the run without: the cost of webhooks."""
 
 import statistics
+import time
 from datetime import UTC, datetime
 
 import cpu
 import loads
 from stack import DELIVERY_DELAY_SECONDS
+from webhook_receiver import receiving
+
+# How long every process takes to see a subscription turned on or off: the bench stack's
+# ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS, and a margin.
+SUBSCRIPTION_SEEN_SECONDS = 1.5
+WEBHOOKS_DRAINED_TIMEOUT = 120
 
 CONNECTIONS = 16
 
@@ -33,10 +44,58 @@ class Pipeline:
         )
 
     def measure(self) -> dict:
+        with receiving() as receiver:
+            self.bench.stack.manage("webhooks", "add", receiver.url, "--description", "bench")
+            self.subscribed(False)
+            return self._measure()
+
+    def subscribed(self, active: bool) -> None:
+        self.db.webhooks_active(active)
+        time.sleep(SUBSCRIPTION_SEEN_SECONDS)
+
+    def with_webhooks(self) -> dict:
+        """A pipeline run with the subscription active, then the wait until every webhook is
+        delivered (so that the next run does not pay for them)."""
+        delivered_before = self.db.webhooks_delivered()
+        self.subscribed(True)
+        try:
+            run = self.pipeline_run()
+            started = time.monotonic()
+            # Sent only while the subscription is active: the wait comes before it is off.
+            drained = self.db.wait_until_no_webhook_pending(WEBHOOKS_DRAINED_TIMEOUT)
+        finally:
+            self.subscribed(False)
+        run["webhooks_delivered"] = self.db.webhooks_delivered() - delivered_before
+        run["webhooks_drained_after_s"] = time.monotonic() - started
+        run["webhooks_timed_out"] = int(not drained)
+        return run
+
+    def _measure(self) -> dict:
         self.bench.warm_up()
-        rounds = []
+        rounds, webhook_rounds = [], []
         for run in range(self.args.runs):
-            pipeline = self.pipeline_run()
+            # A/B, the order alternating round by round: the machine's drift hits both alike.
+            if run % 2:
+                subscribed = self.with_webhooks()
+                pipeline = self.pipeline_run()
+            else:
+                pipeline = self.pipeline_run()
+                subscribed = self.with_webhooks()
+            subscribed["post_vs_none"] = ratio(subscribed["post_rps"], pipeline["post_rps"])
+            subscribed["decided_vs_none"] = ratio(
+                subscribed["decided_per_s"], pipeline["decided_per_s"]
+            )
+            subscribed["cpu_vs_none"] = ratio(subscribed["cpu_ms_total"], pipeline["cpu_ms_total"])
+            webhook_rounds.append(subscribed)
+            loads.log(
+                f"pipeline round {run + 1} with one webhook subscription: POST "
+                f"{subscribed['post_rps']:.0f}/s ({subscribed['post_vs_none']:.3f} of none), "
+                f"decided {subscribed['decided_per_s']:.0f}/s "
+                f"({subscribed['decided_vs_none']:.3f}), CPU {subscribed['cpu_ms_total']:.2f} ms "
+                f"an order ({subscribed['cpu_vs_none']:.3f}); "
+                f"{subscribed['webhooks_delivered']} webhooks delivered, the last "
+                f"{subscribed['webhooks_drained_after_s']:.1f} s after the orders"
+            )
             intake = loads.pgbench(
                 self.bench.stack.orders_db,
                 clients=CONNECTIONS,
@@ -59,6 +118,7 @@ class Pipeline:
             group: statistics.median(r["cpu_ms"].get(group, 0.0) for r in rounds)
             for group in cpu.GROUPS
         }
+        summary["webhooks"] = loads.summarize(webhook_rounds)
         return summary
 
     def pipeline_run(self) -> dict:

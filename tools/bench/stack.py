@@ -132,6 +132,8 @@ class Stack:
             # wrk sends every order from one address: a per-client limit would measure itself.
             # Off already where DJANGO_ENV=local; said so again whatever the environment holds.
             "ORDERS_CREATE_RATE_LIMIT": RATE_LIMIT,
+            # The pipeline phase turns its webhook subscription on and off between runs.
+            "ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS": "1",
         }
         if self.retired_between_runs:
             # The harness retires what a run leaves `created` (Bench.settle); until it does, the
@@ -201,6 +203,19 @@ class Stack:
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
+
+    def manage(self, *args: str) -> str:
+        """An Orders manage.py command against this stack's database; its output."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT / "orders_project",
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]

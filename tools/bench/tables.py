@@ -220,6 +220,7 @@ def pipeline_rows(p: dict, cfg: dict) -> list[tuple]:
             "≥ 0.15 x intake SQL, none left, last decision ≤ 10 s after the last POST",
             verdict(decided_ok),
         ),
+        *webhook_rows(p.get("webhooks")),
         (
             "P3. CPU per order, every process of the stack, from the first POST until delivered",
             f"**{total:.2f} ms** (rounds: {runs_of(p, 'cpu_ms_total')}) · Orders web "
@@ -229,6 +230,29 @@ def pipeline_rows(p: dict, cfg: dict) -> list[tuple]:
                 total <= TARGETS["cpu_ms_total"] and orders_web <= TARGETS["cpu_ms_orders_web"]
             ),
         ),
+    ]
+
+
+def webhook_rows(w: dict | None) -> list[tuple]:
+    """P1 and P2 again with one webhook subscription active, over the runs without."""
+    if not w:
+        return []
+    worst = min(w["post_vs_none"], w["decided_vs_none"])
+    drained = sum(run["webhooks_timed_out"] for run in w["runs"]) == 0
+    return [
+        (
+            "PW. P1 and P2 with one webhook subscription active (a local receiver answering "
+            "204), each round beside a run without",
+            f"POST {w['post_rps']:.0f} req/s, **{w['post_vs_none']:.3f}** of none (rounds: "
+            f"{runs_of(w, 'post_vs_none', '.3f')}) · decided {w['decided_per_s']:.0f}/s, "
+            f"**{w['decided_vs_none']:.3f}** of none (rounds: "
+            f"{runs_of(w, 'decided_vs_none', '.3f')}) · CPU per order "
+            f"{w['cpu_ms_total']:.2f} ms, {w['cpu_vs_none']:.3f} of none · "
+            f"{w['webhooks_delivered']:.0f} webhooks delivered a run, the last "
+            f"{w['webhooks_drained_after_s']:.1f} s after the orders",
+            "≥ 0.90 of none (POST and decided), every webhook delivered",
+            verdict(worst >= 0.90 and drained),
+        )
     ]
 
 

@@ -50,6 +50,12 @@ SETTINGS = {
     "ORDERS_RECONCILIATION_SWEEP_SECONDS": "1",
     "ORDERS_RECONCILIATION_SETTLE_SECONDS": "1",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS": "10",
+    # Webhooks (the scenario with a subscription): seen within a second, retried within seconds.
+    "ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS": "1",
+    "ORDERS_WEBHOOK_RETRY_SCHEDULE": "1,1,2,2,4,4,8",
+    "ORDERS_WEBHOOK_REDRIVE_SWEEP_SECONDS": "1",
+    "ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS": "1",
+    "ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS": "3",
     "WEB_WORKERS": "2",
     "WEB_THREADS": "4",
     "WEB_GRACEFUL_TIMEOUT": "5",
@@ -271,6 +277,19 @@ class System:
             client = self.redis()
             return client.llen("celery"), client.hlen("unacked")
         return -1, -1
+
+    def manage(self, *args: str) -> str:
+        """Run an Orders manage.py command against this system; its output."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=run_local.ORDERS_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout
 
     def send_charge_orders(self, order_numbers: list[str]) -> None:
         """The retry task of a batch, as the charger queues it (orders/charging.py)."""
