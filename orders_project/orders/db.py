@@ -153,6 +153,21 @@ def deliveries_insert(
     )
 
 
+def _history_deliveries_insert(
+    *, subscribers: Subscribers, order: Order, change: OrderStateChange
+) -> None:
+    """The delivery rows of the change of state (a creation or a transition) whose history row is
+    `change`, `order` as it is after it: the SQLite twins' part of _deliveries_cte()."""
+    deliveries_insert(
+        subscribers=subscribers,
+        order=order,
+        sequence=order.sequence,
+        event_type=f"order.{change.to_state}",
+        at=change.created_at,
+        state_change_id=change.pk,
+    )
+
+
 @functools.cache
 def _next_sequence_sql() -> str:
     t = _quoted_names()
@@ -237,14 +252,7 @@ def order_insert_with_history(order: Order, *, reason: str, subscribers: Subscri
                 reason=reason,
                 created_at=order.created_at,
             )
-            deliveries_insert(
-                subscribers=subscribers,
-                order=order,
-                sequence=order.sequence,
-                event_type=f"order.{order.state}",
-                at=order.created_at,
-                state_change_id=change.pk,
-            )
+            _history_deliveries_insert(subscribers=subscribers, order=order, change=change)
     except IntegrityError:
         if not Order.objects.filter(number=order.number).exists():
             raise
@@ -253,6 +261,16 @@ def order_insert_with_history(order: Order, *, reason: str, subscribers: Subscri
 
 
 # --- Transitions (orders/transitions.py) ----------------------------------------------------
+
+
+def _transitioned_columns(to_state: str, now: datetime) -> dict:
+    """The UPDATE of a transition in the SQLite twins: the statements' SET, for the ORM."""
+    return {
+        "state": to_state,
+        "state_changed_at": now,
+        "updated_at": now,
+        "sequence": models.F("sequence") + 1,
+    }
 
 
 # Why the state is checked on the locked row (`current`) rather than in the UPDATE's WHERE: with
@@ -315,24 +333,14 @@ def order_transition_from(
     # SQLite's twin: its single writer makes the UPDATE's WHERE the compare-and-set.
     with transaction.atomic():
         if not Order.objects.filter(number=order_number, state=from_state).update(
-            state=to_state,
-            state_changed_at=now,
-            updated_at=now,
-            sequence=models.F("sequence") + 1,
+            **_transitioned_columns(to_state, now)
         ):
             return None
         order = Order.objects.get(number=order_number)
         change = OrderStateChange.objects.create(
             order=order, from_state=from_state, to_state=to_state, reason=reason, created_at=now
         )
-        deliveries_insert(
-            subscribers=subscribers,
-            order=order,
-            sequence=order.sequence,
-            event_type=f"order.{to_state}",
-            at=now,
-            state_change_id=change.pk,
-        )
+        _history_deliveries_insert(subscribers=subscribers, order=order, change=change)
     return order
 
 
@@ -400,12 +408,7 @@ def orders_transition_many_from(
             if transition.order_id in changed:
                 by_target.setdefault(transition.to_state, []).append(transition.order_id)
         for to_state, ids in by_target.items():
-            Order.objects.filter(id__in=ids).update(
-                state=to_state,
-                state_changed_at=now,
-                updated_at=now,
-                sequence=models.F("sequence") + 1,
-            )
+            Order.objects.filter(id__in=ids).update(**_transitioned_columns(to_state, now))
         history = OrderStateChange.objects.bulk_create(
             OrderStateChange(
                 order_id=transition.order_id,
@@ -420,14 +423,8 @@ def orders_transition_many_from(
         if subscribers and history:
             orders = Order.objects.in_bulk([change.order_id for change in history])
             for change in history:
-                order = orders[change.order_id]
-                deliveries_insert(
-                    subscribers=subscribers,
-                    order=order,
-                    sequence=order.sequence,
-                    event_type=f"order.{change.to_state}",
-                    at=now,
-                    state_change_id=change.pk,
+                _history_deliveries_insert(
+                    subscribers=subscribers, order=orders[change.order_id], change=change
                 )
     return changed
 

@@ -8,7 +8,7 @@ actor have columns of their own. OrderEventKind lists the kinds, and BUILDERS na
 function of each kind written today (NOTE is only what migration 0003 made of older lines)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -154,13 +154,10 @@ def record(*, order: Order, event: NewOrderEvent, created_at: datetime | None = 
     copy. It is one more change of the order (its sequence number), and in the same
     transaction its webhook deliveries are written (orders/webhooks/outbox.py)."""
     with transaction.atomic():
+        # The event's fields are the row's columns.
         row = OrderEvent.objects.create(
             order=order,
-            kind=event.kind,
-            detail=event.detail,
-            data=event.data,
-            transaction_id=event.transaction_id,
-            actor=event.actor,
+            **asdict(event),
             **({"created_at": created_at} if created_at is not None else {}),
         )
         sequence = db.order_next_sequence(order)

@@ -1,16 +1,14 @@
 from rest_framework import status
 
-from servicekit.errors import ApplicationError
+from servicekit.errors import ApplicationError, Conflict, NotFound
 
 
-class OrderNotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
+class OrderNotFound(NotFound):
     code = "order_not_found"
     message = "No order has this number."
 
 
-class IllegalTransition(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
+class IllegalTransition(Conflict):
     code = "illegal_transition"
 
     def __init__(self, *, order_number: str, from_state: str, to_state: str):
@@ -59,8 +57,7 @@ class NothingToRefund(PaymentRefused):
     code = "nothing_to_refund"
 
 
-class IdempotencyKeyReused(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
+class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
     message = (
         "This Idempotency-Key was already used with a different request body; "

@@ -24,48 +24,57 @@ def broker_ok() -> bool:
         return False
 
 
-def read_or_none(read, failure: str):
-    """What `read()` answers, or None (and a warning `failure`) if it raised: a detail of the
-    health answer is information, and a failure to read one never fails the answer."""
-    try:
-        return read()
-    except Exception:
-        logger.warning(failure, exc_info=True)
-        return None
+# The base of each detail (a comment, not a docstring: drf-spectacular would put a docstring into
+# the schema): its measure() is its fields' representation of what its read() answers, or None
+# (and the warning `unreadable`) if reading raised: a detail of the health answer is
+# information, and a failure to read one never fails the answer.
+class DetailSerializer(serializers.Serializer):
+    help_text = "For information only; null when it could not be read."
+    unreadable = "could not read a detail of the health answer"
+
+    @staticmethod
+    def read() -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def measure(cls) -> dict | None:
+        try:
+            read = cls.read()
+        except Exception:
+            logger.warning(cls.unreadable, exc_info=True)
+            return None
+        return cls(read).data
 
 
-# Orders waiting past their deadline for Payments: informative, never a reason to fail. (A
-# comment, not a docstring: drf-spectacular would put a docstring into the schema.)
-class StuckSerializer(serializers.Serializer):
+# Orders waiting past their deadline for Payments: informative, never a reason to fail.
+class StuckSerializer(DetailSerializer):
     help_text = "For information only; null when it could not be counted."
+    unreadable = "could not count the stuck orders"
 
-    awaitingPayment = serializers.IntegerField(min_value=0)
-    awaitingRefund = serializers.IntegerField(min_value=0)
+    awaitingPayment = serializers.IntegerField(min_value=0, source="awaiting_payment")
+    awaitingRefund = serializers.IntegerField(min_value=0, source="awaiting_refund")
 
     class Meta:
         ref_name = "HealthStuck"
 
     @staticmethod
-    def measure() -> dict | None:
-        counts = read_or_none(selectors.orders_stuck_count, "could not count the stuck orders")
-        if counts is None:
-            return None
-        return {
-            "awaitingPayment": counts["awaiting_payment"],
-            "awaitingRefund": counts["awaiting_refund"],
-        }
+    def read() -> dict:
+        return selectors.orders_stuck_count()
 
 
 # What reconciliation (orders/reconciliation.py) found so far: information for an operator,
 # never a reason to fail.
-class ReconciliationSerializer(serializers.Serializer):
-    help_text = "For information only; null when it could not be read."
+class ReconciliationSerializer(DetailSerializer):
+    unreadable = "could not read the reconciliation summary"
 
     lastRunAt = serializers.DateTimeField(
-        allow_null=True, help_text="When reconciliation last ran; null: never."
+        allow_null=True,
+        source="last_run_at",
+        help_text="When reconciliation last ran; null: never.",
     )
     checkedUpTo = serializers.DateTimeField(
         allow_null=True,
+        source="checked_up_to",
         help_text="Payments' updatedAt of the last payment compared (Payments' clock).",
     )
     mismatches = serializers.DictField(
@@ -79,16 +88,5 @@ class ReconciliationSerializer(serializers.Serializer):
         ref_name = "HealthReconciliation"
 
     @staticmethod
-    def measure() -> dict | None:
-        summary = read_or_none(
-            selectors.reconciliation_summary, "could not read the reconciliation summary"
-        )
-        if summary is None:
-            return None
-        return ReconciliationSerializer(
-            {
-                "lastRunAt": summary["last_run_at"],
-                "checkedUpTo": summary["checked_up_to"],
-                "mismatches": summary["mismatches"],
-            }
-        ).data
+    def read() -> dict:
+        return selectors.reconciliation_summary()

@@ -1,22 +1,19 @@
 from rest_framework import status
 
-from servicekit.errors import ApplicationError
+from servicekit.errors import ApplicationError, Conflict, NotFound
 
 
-class PaymentConflict(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
+class PaymentConflict(Conflict):
     code = "payment_conflict"
     message = "This order number already has a payment with different details."
 
 
-class PaymentNotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
+class PaymentNotFound(NotFound):
     code = "payment_not_found"
     message = "There is no payment for this order number."
 
 
-class PaymentNotRefundable(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
+class PaymentNotRefundable(Conflict):
     code = "payment_not_refundable"
     message = "Only a confirmed payment can be refunded."
 

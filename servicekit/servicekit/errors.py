@@ -31,6 +31,18 @@ class ApplicationError(Exception):
         super().__init__(self.message)
 
 
+class NotFound(ApplicationError):
+    """Base of a domain error about something that does not exist: a 404."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Conflict(ApplicationError):
+    """Base of a domain error about a request that the state of things forbids: a 409."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"

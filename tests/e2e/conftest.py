@@ -10,12 +10,13 @@ next free database below it (tools/live_stack.py), so that no worker of this run
 stack's tasks.
 """
 
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
+from launcher_scripts import load_launcher_script
 from live_stack import ROOT, StackError, live_stack, processes_left
+
+run_local = load_launcher_script("run_local")
 
 TOKEN = "e2e-payments-token"
 DELIVERY_DELAY_SECONDS = 4
@@ -32,16 +33,7 @@ class Stack:
 
     def manage(self, project: str, *args: str) -> str:
         """Run a manage.py command of "orders_project" or "payments_project"; return its output."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT / project,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        return done.stdout
+        return run_local.manage_output(ROOT / project, *args, env=self.env)
 
 
 @pytest.fixture(scope="session")

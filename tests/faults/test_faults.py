@@ -63,11 +63,14 @@ def describe(counts: Counter) -> str:
 
 
 @contextlib.contextmanager
-def fault_under_load(system, sc) -> Iterator[OrderLoad]:
-    """Orders keep coming in around the block (the fault): a warm-up before it; after it, the
-    fault is over, a cool-down, and the wait until every order settled."""
+def fault_under_load(system, sc, *, burst: int = 0) -> Iterator[OrderLoad]:
+    """Orders keep coming in around the block (the fault): a warm-up before it, then a `burst`
+    of orders at once (batches in flight when the fault strikes); after it, the fault is over,
+    a cool-down, and the wait until every order settled."""
     with OrderLoad(system.orders_url) as load:
         time.sleep(WARM_UP_SECONDS)
+        if burst:
+            load.burst(burst)
         yield load
         sc.fault_over()
         time.sleep(COOL_DOWN_SECONDS)
@@ -85,8 +88,7 @@ def test_faults_payments_down_for_10s_recovers_every_order(system, scenario):
 
 def test_faults_worker_killed_mid_batch_recovers_every_order(system, scenario):
     sc = scenario("2 worker SIGKILLed mid-batch")
-    with fault_under_load(system, sc) as load:
-        load.burst(BURST)
+    with fault_under_load(system, sc, burst=BURST):
         queued, unacked = system.broker_backlog()
         system.processes.kill("worker")
         sc.note(f"killed with {unacked} tasks taken and {queued} waiting")
@@ -96,8 +98,7 @@ def test_faults_worker_killed_mid_batch_recovers_every_order(system, scenario):
 
 def test_faults_redis_restart_loses_queue_but_no_order(system, scenario):
     sc = scenario("3 Redis SIGKILLed, restarted empty")
-    with fault_under_load(system, sc) as load:
-        load.burst(BURST)
+    with fault_under_load(system, sc, burst=BURST) as load:
         confirmed = [
             number
             for number, order in system.databases.snapshot().orders.items()
@@ -437,8 +438,7 @@ def test_faults_worker_killed_with_webhooks_in_flight_loses_none(system, scenari
         receiver.verify_with(secret)
         time.sleep(1.5)  # ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS: every process sees it
         try:
-            with fault_under_load(system, sc) as load:
-                load.burst(BURST)
+            with fault_under_load(system, sc, burst=BURST):
                 deadline = time.monotonic() + 10
                 while in_flight["now"] == 0 and time.monotonic() < deadline:
                     time.sleep(0.05)

@@ -137,16 +137,7 @@ class System:
         shell += "print(json.dumps({str(k): sorted(map(str, v)) for k, v in T.items()}))"
 
         def manage(project: Path, *args: str) -> str:
-            done = subprocess.run(
-                [sys.executable, "manage.py", *args],
-                cwd=project,
-                env=self.env,
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode:
-                raise RuntimeError(f"manage.py {args[0]} in {project.name}:\n{done.stderr[-3000:]}")
-            return done.stdout
+            return run_local.manage_output(project, *args, env=self.env, timeout=None)
 
         with ThreadPoolExecutor(2) as pool:
             migrations = [
@@ -280,16 +271,7 @@ class System:
 
     def manage(self, *args: str) -> str:
         """Run an Orders manage.py command against this system; its output."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=run_local.ORDERS_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        return done.stdout
+        return run_local.manage_output(run_local.ORDERS_DIR, *args, env=self.env)
 
     def send_charge_orders(self, order_numbers: list[str]) -> None:
         """The retry task of a batch, as the charger queues it (orders/charging.py)."""

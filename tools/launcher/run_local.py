@@ -58,6 +58,22 @@ def manage(project_dir: Path, *args: str, env: dict) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=project_dir, env=env, check=True)
 
 
+def manage_output(project_dir: Path, *args: str, env: dict, timeout: float | None = 60) -> str:
+    """A manage.py command of the harness (tests, fault stack) against a running system; its
+    output, or a RuntimeError that ends with what it printed on stderr."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {args[0]} in {project_dir.name}:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
 def prepare(env: dict) -> None:
     """Migrate both projects, one after the other, while both collect their static files beside:
     collecting touches no database, and each command is a Django start of its own, so a stack

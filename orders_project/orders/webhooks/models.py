@@ -37,6 +37,19 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed"  # given up: 410 Gone, or the whole retry schedule failed
 
 
+def _change_link(model: str) -> models.ForeignKey:
+    """A delivery's optional link to what its change touched, without a foreign key constraint in
+    the database (WebhookDelivery says why)."""
+    return models.ForeignKey(
+        model,
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+    )
+
+
 class WebhookDelivery(models.Model):
     """One message to one subscription. Its id (message_id) is the change's, the same for every
     subscription and every retry or replay: receivers de-duplicate on it."""
@@ -50,30 +63,9 @@ class WebhookDelivery(models.Model):
     # constraint in the database: the row is written by the change's own statement, right
     # beside what it points at, and PostgreSQL's check of three keys on every insert was a
     # measurable part of what a subscription costs the order path (docs/performance.md).
-    order = models.ForeignKey(
-        "orders.Order",
-        related_name="+",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_constraint=False,
-    )
-    state_change = models.ForeignKey(
-        "orders.OrderStateChange",
-        related_name="+",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_constraint=False,
-    )
-    event = models.ForeignKey(
-        "orders.OrderEvent",
-        related_name="+",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_constraint=False,
-    )
+    order = _change_link("orders.Order")
+    state_change = _change_link("orders.OrderStateChange")
+    event = _change_link("orders.OrderEvent")
     # The order's sequence number at the change (Order.sequence), its state and updated_at then:
     # what the payload says of the order that the order row no longer does.
     sequence = models.PositiveIntegerField(default=0)

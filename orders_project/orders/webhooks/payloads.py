@@ -19,12 +19,9 @@ def _at(value) -> str:
 def payload_of(delivery: WebhookDelivery) -> dict:
     """The message of `delivery`, whose order, state_change and event are loaded."""
     if delivery.event_type == event_types.TEST:
-        return {
-            "id": delivery.message_id,
-            "type": delivery.event_type,
-            "timestamp": _at(delivery.created_at),
-            "data": {"test": True, "subscription": delivery.subscription_id},
-        }
+        return _message(
+            delivery, delivery.created_at, {"test": True, "subscription": delivery.subscription_id}
+        )
     from orders.apis import order_representation  # the order as GET /order/<n> shows it
 
     data = order_representation(delivery.order)
@@ -32,9 +29,9 @@ def payload_of(delivery: WebhookDelivery) -> dict:
     data["state"] = delivery.order_state
     data["updatedAt"] = _at(delivery.order_updated_at)
     data["sequence"] = delivery.sequence
-    if delivery.state_change is not None:
-        change = delivery.state_change
-        at = change.created_at
+    change, event = delivery.state_change, delivery.event
+    at = (change or event).created_at
+    if change is not None:
         data["change"] = {
             "from": change.from_state,
             "to": change.to_state,
@@ -42,8 +39,6 @@ def payload_of(delivery: WebhookDelivery) -> dict:
             "at": _at(at),
         }
     else:
-        event = delivery.event
-        at = event.created_at
         data["event"] = {
             "kind": event.kind,
             "detail": event.detail,
@@ -52,6 +47,11 @@ def payload_of(delivery: WebhookDelivery) -> dict:
             "actor": event.actor,
             "at": _at(at),
         }
+    return _message(delivery, at, data)
+
+
+def _message(delivery: WebhookDelivery, at, data: dict) -> dict:
+    """The envelope every message has, around its `data`; `at`: when its change was made."""
     return {
         "id": delivery.message_id,
         "type": delivery.event_type,
