@@ -25,12 +25,15 @@ Settings, from the environment (defaults suit the 2-core machine; docs/settings.
 SIGINT and SIGTERM stop it gracefully: the workers finish their requests, then it exits 0.
 """
 
+import copy
+import logging
 import os
 from pathlib import Path
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
+from granian.log import LOGGING_CONFIG
 
 from servicekit.admission import server_threads
 from servicekit.env import env_bool, env_number, env_str
@@ -49,21 +52,42 @@ MAX_HEAD_BYTES = 48 * 1024
 THREAD_IDLE_SECONDS = 600
 
 
-def log_config(project_dir: Path) -> dict | None:
-    """granian's own lines in the services' JSON when LOG_FORMAT is json, as settings.LOGGING
-    does for the application's; None keeps granian's text format."""
+class GateThreadsWarningFilter(logging.Filter):
+    """Drops granian's start-up warning that its thread count "seems quite high" for the cores:
+    it assumes every thread runs the application, while behind the admission gate
+    (servicekit/admission.py) only WEB_THREADS of them do; the others wait for a slot or answer
+    a shed, and a warning at every start that asks to change nothing would teach readers to skip
+    the server's warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "seems quite high" not in record.getMessage()
+
+
+GATE_THREADS_FILTER = {"gate_threads": {"()": "servicekit.webserver.GateThreadsWarningFilter"}}
+
+
+def log_config(project_dir: Path) -> dict:
+    """granian's own lines: in the services' JSON when LOG_FORMAT is json, as settings.LOGGING
+    does for the application's, else in granian's text format; without the warning above."""
     local = env_str("DJANGO_ENV", "local") == "local"
     if log_format(is_local=local) != "json":
-        return None
+        config = copy.deepcopy(LOGGING_CONFIG)
+        config["filters"] = GATE_THREADS_FILTER
+        config["loggers"]["_granian"]["filters"] = ["gate_threads"]
+        return config
     service = service_name(project_dir.name.split("_")[0])
     handler = {"class": "logging.StreamHandler", "formatter": "json"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": GATE_THREADS_FILTER,
         "formatters": {"json": {"()": "servicekit.logging.JsonFormatter", "service": service}},
         "handlers": {"console": handler},
         "root": {"level": "INFO", "handlers": ["console"]},
-        "loggers": {"_granian": _through_console(), "granian.access": _through_console()},
+        "loggers": {
+            "_granian": {**_through_console(), "filters": ["gate_threads"]},
+            "granian.access": _through_console(),
+        },
     }
 
 

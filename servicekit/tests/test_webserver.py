@@ -1,5 +1,8 @@
 """The HTTP server both services run (servicekit/webserver.py), as the environment sets it up."""
 
+import logging.config
+
+import pytest
 from granian.constants import HTTPModes
 
 from servicekit import webserver
@@ -50,4 +53,28 @@ def test_the_servers_own_lines_are_json_where_the_services_are(monkeypatch, tmp_
     assert config["loggers"]["_granian"] is not config["loggers"]["granian.access"]
 
     monkeypatch.setenv("DJANGO_ENV", "local")
-    assert webserver.log_config(tmp_path / "orders_project") is None  # granian's own text
+    text = webserver.log_config(tmp_path / "orders_project")
+    assert text["formatters"]["generic"]["fmt"] == "[%(levelname)s] %(message)s"  # granian's own
+
+
+@pytest.mark.parametrize("environment", ["local", "production"])
+def test_the_servers_thread_count_warning_is_dropped_and_its_other_lines_kept(
+    monkeypatch, tmp_path, environment
+):
+    monkeypatch.setenv("DJANGO_ENV", environment)
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    root, granian_logger = logging.getLogger(), logging.getLogger("_granian")
+    for logger in (root, granian_logger):  # dictConfig replaces them; later tests get them back
+        for attribute in ("handlers", "filters", "level", "propagate"):
+            monkeypatch.setattr(logger, attribute, getattr(logger, attribute))
+    logging.config.dictConfig(webserver.log_config(tmp_path / "orders_project"))
+    shown = []
+    monkeypatch.setattr(granian_logger.handlers[0], "emit", shown.append)
+
+    granian_logger.warning(
+        "Configuration allows spawning up to 45 Python threads, which seems quite high "
+        "compared to the number of CPU cores available."
+    )
+    granian_logger.warning("Workers respawn is configured, but ...")
+
+    assert [record.getMessage() for record in shown] == ["Workers respawn is configured, but ..."]
