@@ -224,10 +224,13 @@ def verdicts(
             "requests": len(outcomes),
             "ok": errors == 0,
         },
-        # 5xx other than the admission gate's fast 503: a failure, however busy the machine.
+        # 5xx other than the admission gate's fast 503: a failure, however busy the machine. (No
+        # answer at all, status None, is counted among the errors above, not here.)
         "no_server_errors": {
             "errors": sum(
-                1 for o in outcomes if o.status >= 500 and not (o.status == 503 and o.retry_after)
+                1
+                for o in outcomes
+                if (o.status or 0) >= 500 and not (o.status == 503 and o.retry_after)
             ),
         },
         "nothing_lost": {**end_state, "ok": end_state["ok"]},
