@@ -38,6 +38,11 @@ DEFAULT_THREADS = 4  # WEB_THREADS: the working slots (servicekit/webserver.py)
 DEFAULT_QUEUE_TIMEOUT_MS = 1000
 DEFAULT_QUEUE_LENGTH = 32
 PROBE_PREFIXES = ("/health/", "/metrics")
+# Liveness runs outside the gate: it answers from the process alone (no database), and held
+# behind a readiness probe that waits on a database that does not answer (a connect timeout of
+# 5 s), it would be shed, and its orchestrator would restart healthy processes during a database
+# outage.
+LIVENESS_PREFIX = "/health/live"
 PROBE_SLOTS = 1
 PROBE_QUEUE_LENGTH = 4
 # What a client is told to wait: the waiting line drains in a fraction of it.
@@ -85,10 +90,12 @@ class Slot:
 
     def leave(self) -> None:
         for alias, wrapper in self.databases.items():
-            if self.close_after_each:
-                wrapper.close()
-            # Whatever this thread does next outside a slot has no connection of the slot's.
-            del connections[alias]
+            try:
+                if self.close_after_each:
+                    wrapper.close()
+            finally:
+                # Whatever this thread does next outside a slot has no connection of the slot's.
+                del connections[alias]
 
 
 class Lane:
@@ -142,8 +149,10 @@ class Lane:
         try:
             return work(*args), waited
         finally:
-            slot.leave()
-            self.release(slot)
+            try:
+                slot.leave()
+            finally:
+                self.release(slot)  # even if closing a connection failed: a lost slot stays lost
 
 
 class _Waiter:
@@ -203,7 +212,10 @@ class AdmissionGate:
     def __call__(self, environ, start_response):
         from servicekit.metrics import QUEUE_WAIT, SHED
 
-        lane = self.probes if environ.get("PATH_INFO", "").startswith(PROBE_PREFIXES) else self.api
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(LIVENESS_PREFIX):
+            return self.application(environ, start_response)
+        lane = self.probes if path.startswith(PROBE_PREFIXES) else self.api
         body, waited = lane.run(self.application, environ, start_response)
         if waited:
             QUEUE_WAIT.labels(lane.name).observe(waited)

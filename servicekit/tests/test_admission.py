@@ -147,6 +147,17 @@ def test_probes_have_a_lane_of_their_own_that_the_apis_load_does_not_fill(app):
         assert call(gate, path)[0].status == "200 OK", path
 
 
+def test_liveness_is_answered_while_a_readiness_probe_holds_the_probes_lane(app):
+    """A readiness probe may wait on a database that does not answer; liveness must not wait
+    behind it, or the pod is restarted during the outage."""
+    gate = AdmissionGate(app, slots=1, queue_length=0, timeout=0.1)
+    hold(gate, app, 1, path="/health/ready")
+    assert call(gate, "/health/ready")[0].status.startswith("503")
+
+    assert call(gate, "/health/live")[0].status == "200 OK"
+    app.release.set()
+
+
 def test_however_many_threads_call_the_gate_the_application_uses_the_slots_connections(app):
     """Django keeps a database connection per thread that used it: however many server threads
     call the gate, the application sees only `slots` connection objects."""
@@ -213,3 +224,19 @@ def test_the_probes_lane_closes_its_database_connection_after_each_probe():
     assert used["/health/ready"].connection is None  # closed
     assert used["/order"].connection is not None  # kept, as CONN_MAX_AGE says
     used["/order"].close()
+
+
+def test_a_slot_whose_connection_fails_to_close_is_given_back_all_the_same(monkeypatch):
+    lane = admission.Lane("probes", slots=1, queue_length=0, timeout=0.1, probes=True)
+    lane.run(lambda: None)  # the slot makes its connection objects
+    (slot,) = lane._free
+
+    def close_fails():
+        raise RuntimeError("the socket is gone")
+
+    monkeypatch.setattr(slot.databases["default"], "close", close_fails)
+    with pytest.raises(RuntimeError):
+        lane.run(lambda: "served")
+
+    monkeypatch.undo()
+    assert lane.run(lambda: "served") == ("served", 0.0)  # the one slot came back

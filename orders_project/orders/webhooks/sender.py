@@ -26,6 +26,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
@@ -279,10 +280,12 @@ def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
         "last_response": answer.text[:ANSWER_BYTES],
         "claimed_by": "",
     }
-    url = delivery.subscription.url
     if answer.status_code == 410:
         outcome = GONE
-        reason = f"410 Gone from {url} for {delivery.message_id} at {now:%Y-%m-%d %H:%M:%S}Z"
+        # The host only: a URL's path or query string may carry the receiver's own secret, and
+        # the reason is logged and shown in the admin.
+        host = urlsplit(delivery.subscription.url).hostname
+        reason = f"410 Gone from {host} for {delivery.message_id} at {now:%Y-%m-%d %H:%M:%S}Z"
     elif attempts > len(schedule):
         outcome = GAVE_UP
         reason = (
