@@ -238,8 +238,8 @@ fuzz: install-dev ## schemathesis, every check, against both services on a fresh
 	$(PY) tools/fuzz/run_schemathesis.py
 
 .PHONY: bench
-bench: install-dev ## benchmark the real stack (granian, Celery, PostgreSQL, Redis, wrk, pgbench): artifacts/bench.md (BENCH_ARGS: its options)
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+bench: install-dev ## benchmark the real stack (granian, Celery, PostgreSQL, Redis, wrk, pgbench, nginx as the webhook receiver): artifacts/bench.md (BENCH_ARGS: its options)
+	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
 	$(PY) tools/bench/run_bench.py $(BENCH_ARGS)
 
 # The soak's length in minutes: 30 for the reported numbers (docs/performance.md), 3 in CI.

@@ -17,6 +17,10 @@ Settings, from the environment (defaults suit the 2-core machine; docs/settings.
                           answered 503 with Retry-After (default 1000; servicekit/admission.py)
     WEB_QUEUE_LENGTH      requests per process that may wait for one at once; more are answered
                           the 503 at once (default 32)
+    WEB_MAX_CONNECTIONS   client connections a process keeps open at once (default 4096); the
+                          process's open-files limit is raised to fit them
+    WEB_BACKLOG           connections the kernel holds for the server before it accepts them
+                          (default 4096; the kernel caps it at net.core.somaxconn)
     WEB_GRACEFUL_TIMEOUT  seconds a stopping worker gets to finish its requests before it is
                           killed (default 20)
     WEB_MAX_RSS_MIB       a worker whose resident memory is over this at a check (every 30 s) is
@@ -28,6 +32,7 @@ SIGINT and SIGTERM stop it gracefully: the workers finish their requests, then i
 import copy
 import logging
 import os
+import resource
 from pathlib import Path
 
 from granian import Granian
@@ -50,6 +55,21 @@ MAX_HEAD_BYTES = 48 * 1024
 # A thread idle this long retires, and Django's database connection with it (one per thread):
 # granian's longest, so that a quiet service does not reconnect after every pause of 30 s.
 THREAD_IDLE_SECONDS = 600
+# Connections, not requests: granian holds a permit per open connection, idle keep-alive ones
+# included, and accepts no other until one closes. Its default (1024 / the workers: 512 each
+# here) let an open-loop burst at three times the capacity open more connections than that: the
+# newest waited unaccepted in the kernel's queue while the first ones kept their permits, and 870
+# of 113,110 requests got no answer in 10 s while every other got one within 1.6 s
+# (docs/performance.md, Overload). Each connection costs a file and a few KiB in Rust; what
+# bounds the work is the admission gate (servicekit/admission.py), which answers the excess 503
+# at once, so connections are allowed far above what the gate lets through.
+DEFAULT_MAX_CONNECTIONS = 4096
+# Linux's default ceiling (net.core.somaxconn) since 5.4: a burst of new connections waits there
+# for the accept loop instead of having its SYNs dropped and retried a second later.
+DEFAULT_BACKLOG = 4096
+# Files a worker needs besides its clients' connections: the database and Redis connections,
+# the listening socket, logs, the modules it reads.
+OTHER_FILES = 256
 
 
 class GateThreadsWarningFilter(logging.Filter):
@@ -114,6 +134,8 @@ def server_options(project_dir: Path) -> dict:
         blocking_threads=server_threads(),
         blocking_threads_idle_timeout=THREAD_IDLE_SECONDS,
         websockets=False,
+        backlog=env_number("WEB_BACKLOG", DEFAULT_BACKLOG, minimum=128),
+        backpressure=connection_limits()[1],
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
         working_dir=project_dir,
         log_dictconfig=log_config(project_dir),
@@ -126,8 +148,36 @@ def server_options(project_dir: Path) -> dict:
     )
 
 
+def connection_limits() -> tuple[int, int]:
+    """(WEB_MAX_CONNECTIONS, what a process may take of them): as many as the open-files hard
+    limit leaves room for, since raise_open_files_limit() raises the soft one up to it."""
+    wanted = env_number("WEB_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return wanted, wanted
+    return wanted, max(1, min(wanted, hard - OTHER_FILES))
+
+
+def raise_open_files_limit() -> None:
+    """Raise the soft open-files limit (1024 in many containers), which granian's workers
+    inherit, to what the connections need; warn when the hard limit is what bounds them."""
+    wanted, allowed = connection_limits()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < allowed + OTHER_FILES:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(allowed + OTHER_FILES, hard), hard))
+    if allowed < wanted:
+        logging.getLogger(__name__).warning(
+            "WEB_MAX_CONNECTIONS is %d, but the open-files hard limit (%d) leaves room for %d "
+            "connections a process; raise it (ulimit -Hn, a container's nofile) to take more",
+            wanted,
+            hard,
+            allowed,
+        )
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    raise_open_files_limit()
     Granian(TARGET, **server_options(Path.cwd())).serve()
 
 

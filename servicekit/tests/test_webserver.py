@@ -78,3 +78,54 @@ def test_the_servers_thread_count_warning_is_dropped_and_its_other_lines_kept(
     granian_logger.warning("Workers respawn is configured, but ...")
 
     assert [record.getMessage() for record in shown] == ["Workers respawn is configured, but ..."]
+
+
+def test_connections_are_taken_far_above_what_the_gate_lets_through(monkeypatch, tmp_path):
+    # granian's own default, 1024 over the workers, left connections past 512 a process waiting
+    # unaccepted while earlier keep-alive ones held their permits: no answer at all, not a 503.
+    for name in ("WEB_MAX_CONNECTIONS", "WEB_BACKLOG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(webserver.resource, "getrlimit", lambda which: (1024, 65536))
+
+    options = webserver.server_options(tmp_path)
+
+    assert (options["backpressure"], options["backlog"]) == (4096, 4096)
+
+
+def test_connections_and_backlog_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("WEB_MAX_CONNECTIONS", "100")
+    monkeypatch.setenv("WEB_BACKLOG", "300")
+
+    options = webserver.server_options(tmp_path)
+
+    assert (options["backpressure"], options["backlog"]) == (100, 300)
+
+
+def test_connections_stay_within_the_open_files_hard_limit(monkeypatch, caplog):
+    monkeypatch.delenv("WEB_MAX_CONNECTIONS", raising=False)
+    limits = {"now": (1024, 2048)}
+    monkeypatch.setattr(webserver.resource, "getrlimit", lambda which: limits["now"])
+    monkeypatch.setattr(
+        webserver.resource, "setrlimit", lambda which, value: limits.update(now=value)
+    )
+
+    webserver.raise_open_files_limit()
+
+    # The soft limit raised to the hard one; the connections what it leaves beside other files.
+    assert limits["now"] == (2048, 2048)
+    assert webserver.connection_limits() == (4096, 2048 - webserver.OTHER_FILES)
+    assert "open-files hard limit (2048)" in caplog.text
+
+
+def test_the_soft_open_files_limit_is_raised_to_fit_the_connections(monkeypatch, caplog):
+    monkeypatch.setenv("WEB_MAX_CONNECTIONS", "1000")
+    limits = {"now": (1024, 65536)}
+    monkeypatch.setattr(webserver.resource, "getrlimit", lambda which: limits["now"])
+    monkeypatch.setattr(
+        webserver.resource, "setrlimit", lambda which, value: limits.update(now=value)
+    )
+
+    webserver.raise_open_files_limit()
+
+    assert limits["now"] == (1000 + webserver.OTHER_FILES, 65536)
+    assert not caplog.text  # nothing bounds them: nothing to say

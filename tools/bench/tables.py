@@ -241,15 +241,16 @@ def webhook_rows(w: dict | None) -> list[tuple]:
     drained = sum(run["webhooks_timed_out"] for run in w["runs"]) == 0
     return [
         (
-            "PW. P1 and P2 with one webhook subscription active (a local receiver answering "
-            "204), each round beside a run without",
+            "PW. P1 and P2 with one webhook subscription active (nginx answering 204 on the "
+            "same machine), each round beside a run without",
             f"POST {w['post_rps']:.0f} req/s, **{w['post_vs_none']:.3f}** of none (rounds: "
             f"{runs_of(w, 'post_vs_none', '.3f')}) · decided {w['decided_per_s']:.0f}/s, "
             f"**{w['decided_vs_none']:.3f}** of none (rounds: "
             f"{runs_of(w, 'decided_vs_none', '.3f')}) · CPU per order "
             f"{w['cpu_ms_total']:.2f} ms, {w['cpu_vs_none']:.3f} of none · "
             f"{w['webhooks_delivered']:.0f} webhooks delivered a run, the last "
-            f"{w['webhooks_drained_after_s']:.1f} s after the orders",
+            f"{w['webhooks_drained_after_s']:.1f} s after the orders · the receiver's CPU "
+            f"{w['receiver_cpu_us_per_webhook']:.0f} µs a webhook, not in the stack's",
             "≥ 0.90 of none (POST and decided), every webhook delivered",
             verdict(worst >= 0.90 and drained),
         )
