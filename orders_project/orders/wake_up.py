@@ -10,6 +10,7 @@ guard key; the charger's three functions below name its own."""
 
 import functools
 import logging
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -27,6 +28,16 @@ def _guard() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
+@dataclass(frozen=True)
+class WakeUp:
+    """A task to make sure runs soon, the Redis key of its guard and the guard's length."""
+
+    task: TaskHandle
+    key: str
+    guard_ms: int
+    what: str  # what the task is, for the log
+
+
 def wake(task: TaskHandle, *, key: str, guard_ms: int, what: str) -> None:
     """Make sure `task` (`what` it is, for the log) runs soon: publish it unless a wake-up (the
     guard `key`) is pending.
@@ -34,19 +45,37 @@ def wake(task: TaskHandle, *, key: str, guard_ms: int, what: str) -> None:
     The guard expires after `guard_ms`, so a wake-up whose message was lost (broker restart)
     delays the next one by that much at most; a re-drive sweep covers the work nobody woke the
     task for. Raises what the broker raises, as a publish does."""
+    wake_all([WakeUp(task, key, guard_ms, what)])
+
+
+def wake_all(wake_ups: list[WakeUp]) -> None:
+    """wake() for each of `wake_ups`, their guards set in one round trip to Redis: a new order
+    wakes the charger and, with a webhook subscription, the sender too. Every publish is tried;
+    the first error is raised after."""
     try:
-        first = _guard().set(key, 1, nx=True, px=guard_ms)
+        with _guard().pipeline(transaction=False) as pipe:
+            for wake_up in wake_ups:
+                pipe.set(wake_up.key, 1, nx=True, px=wake_up.guard_ms)
+            firsts = pipe.execute()
     except redis.RedisError:
-        logger.warning("wake-up guard unavailable; waking %s anyway", what, exc_info=True)
-        first = True  # a spare wake-up costs one empty claim
-    if first:
+        for wake_up in wake_ups:
+            logger.warning(
+                "wake-up guard unavailable; waking %s anyway", wake_up.what, exc_info=True
+            )
+        firsts = [True] * len(wake_ups)  # a spare wake-up costs one empty claim
+    failure = None
+    for wake_up, first in zip(wake_ups, firsts, strict=True):
+        if not first:
+            continue
         try:
-            task.enqueue()
-        except Exception:
+            wake_up.task.enqueue()
+        except Exception as exc:
             # Nothing was published: no wake-up is pending, so the next one (the re-drive's,
             # once the broker is back) must not be held back by this guard.
-            release(key=key)
-            raise
+            release(key=wake_up.key)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def hold(*, key: str, guard_ms: int) -> None:
@@ -72,14 +101,18 @@ def release(*, key: str) -> None:
 # --- The charger (orders/charging.py) ---------------------------------------------------------
 
 
-def wake_charger() -> None:
-    """Make sure a charger runs soon (guard: ORDERS_CHARGE_WAKE_UP_GUARD_MS)."""
-    wake(
+def charger_wake_up() -> WakeUp:
+    return WakeUp(
         CHARGE_WAITING_ORDERS,
         key=WAKE_UP_GUARD_KEY,
         guard_ms=settings.ORDERS_CHARGE_WAKE_UP_GUARD_MS,
         what="the charger",
     )
+
+
+def wake_charger() -> None:
+    """Make sure a charger runs soon (guard: ORDERS_CHARGE_WAKE_UP_GUARD_MS)."""
+    wake_all([charger_wake_up()])
 
 
 def hold_wake_up() -> None:

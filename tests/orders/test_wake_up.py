@@ -3,6 +3,7 @@ the real Redis at settings.REDIS_URL. What is published is recorded instead (eag
 the guard is what is under test, not the broker."""
 
 import time
+import uuid
 
 import pytest
 import redis
@@ -11,6 +12,7 @@ from kombu.exceptions import OperationalError
 
 from orders import task_handles, wake_up
 from orders.task_handles import TaskHandle
+from orders.webhooks import outbox
 
 WAKE_UP = [task_handles.CHARGE_WAITING_ORDERS.name]
 
@@ -108,3 +110,52 @@ def test_wake_charger_without_redis_queues_every_time(queued, settings, caplog):
         "wake-up guard unavailable; waking the charger anyway",
         "could not clear the wake-up guard",
     ]
+
+
+@pytest.fixture
+def sender_guard(monkeypatch, guard) -> str:
+    """The webhook sender's guard under a key of this test's own, deleted after it."""
+    key = f"{outbox.SENDER_WAKE_UP_GUARD_KEY}:test-{uuid.uuid4().hex}"
+    monkeypatch.setattr(outbox, "SENDER_WAKE_UP_GUARD_KEY", key)
+    yield key
+    guard.delete(key)
+
+
+def test_wake_all_sets_every_guard_in_one_round_trip(
+    guard, queued, wake_up_guard, sender_guard, monkeypatch
+):
+    """A new order with a webhook subscriber wakes the charger and the sender: one trip to
+    Redis for both guards, not one each on every POST."""
+    trips = []
+    execute = redis.client.Pipeline.execute
+    monkeypatch.setattr(
+        redis.client.Pipeline, "execute", lambda pipe, *a, **k: trips.append(1) or execute(pipe)
+    )
+
+    wake_up.wake_all([wake_up.charger_wake_up(), outbox.sender_wake_up()])
+    wake_up.wake_all([wake_up.charger_wake_up(), outbox.sender_wake_up()])
+
+    assert queued == [*WAKE_UP, task_handles.SEND_WEBHOOKS.name]  # the second: both pending
+    assert len(trips) == 2
+    assert guard.exists(wake_up_guard) and guard.exists(sender_guard)
+
+
+def test_wake_all_publishes_the_others_when_one_publish_fails(
+    guard, wake_up_guard, sender_guard, celery_eager, monkeypatch
+):
+    celery_eager.conf.task_always_eager = False
+    published = []
+
+    def charger_refused(handle, *args, **options):
+        if handle is task_handles.CHARGE_WAITING_ORDERS:
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        published.append(handle.name)
+
+    monkeypatch.setattr(TaskHandle, "enqueue", charger_refused)
+
+    with pytest.raises(OperationalError):
+        wake_up.wake_all([wake_up.charger_wake_up(), outbox.sender_wake_up()])
+
+    assert published == [task_handles.SEND_WEBHOOKS.name]
+    assert not guard.exists(wake_up_guard)  # nothing pending for the charger: the next may wake it
+    assert guard.exists(sender_guard)

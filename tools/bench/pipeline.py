@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import cpu
 import loads
-from stack import DELIVERY_DELAY_SECONDS
 from null_receiver import null_receiving
+from stack import DELIVERY_DELAY_SECONDS
 
 # How long every process takes to see a subscription turned on or off: the bench stack's
 # ORDERS_WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS, and a margin.

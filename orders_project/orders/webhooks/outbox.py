@@ -58,14 +58,18 @@ def subscribers(event_types) -> list[tuple[int, str]]:
     ]
 
 
-def wake_sender() -> None:
-    """Make sure the sender runs soon (orders/wake_up.py's coalesced wake-up)."""
-    wake_up.wake(
+def sender_wake_up() -> wake_up.WakeUp:
+    return wake_up.WakeUp(
         SEND_WEBHOOKS,
         key=SENDER_WAKE_UP_GUARD_KEY,
         guard_ms=settings.ORDERS_WEBHOOK_WAKE_UP_GUARD_MS,
         what="the webhook sender",
     )
+
+
+def wake_sender() -> None:
+    """Make sure the sender runs soon (orders/wake_up.py's coalesced wake-up)."""
+    wake_up.wake_all([sender_wake_up()])
 
 
 def wake_sender_on_commit() -> None:
