@@ -24,6 +24,7 @@ import overload
 import tables
 from data import Broker, Database
 from pipeline import Pipeline
+from autovacuum import autovacuum_on
 from stack import RATE_LIMIT, ROOT, Stack, fresh_database
 
 CONNECTIONS = (16, 64)
@@ -202,7 +203,9 @@ def run(args) -> dict:
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
         fresh_database(os.environ.get("ORDERS_DATABASE_URL"), "bench_orders") as orders_db,
         fresh_database(os.environ.get("PAYMENTS_DATABASE_URL"), "bench_payments") as pay_db,
+        autovacuum_on(orders_db, change_server=not args.leave_autovacuum, log=log) as vacuum,
     ):
+        results["config"]["autovacuum"] = vacuum
         workdir = Path(tmp)
         stack = Stack(workdir, orders_db, pay_db, os.environ.get("REDIS_URL"))
         sampler = budget.ConnectionSampler(budget.server_of(orders_db))
@@ -292,6 +295,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--settle-timeout", type=float, default=30, help="longest wait for payment outcomes"
+    )
+    parser.add_argument(
+        "--leave-autovacuum",
+        action="store_true",
+        help="run with PostgreSQL's autovacuum as the server has it (default: on for the run)",
     )
     parser.add_argument("--label", default="", help="a note for the table's title")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench.md")

@@ -35,6 +35,7 @@ import open_loop
 import psycopg
 from data import Broker, Database
 from open_loop import Phase
+from autovacuum import autovacuum_on
 from stack import ROOT, Stack, children, cmdline, fresh_database
 
 MEMORY_GROWTH = 1.10
@@ -335,7 +336,9 @@ def markdown(result: dict) -> str:
         f"{result['rate']:.0f} orders/s (capacity {result['capacity']:.0f}/s)",
         "",
         f"{os.cpu_count()} CPUs, load average {result['load_start']} at start, "
-        f"{result['load_end']} at the end · first and last window: {result['window_s']:.0f} s each",
+        f"{result['load_end']} at the end · PostgreSQL's autovacuum "
+        f"{result.get('autovacuum', 'not recorded')} · first and last window: "
+        f"{result['window_s']:.0f} s each",
         "",
         "| Target | First window | Last window | Met |",
         "|---|---|---|---|",
@@ -399,7 +402,9 @@ def soak(args) -> dict:
         tempfile.TemporaryDirectory(prefix="soak-") as tmp,
         fresh_database(os.environ.get("ORDERS_DATABASE_URL"), "soak_orders") as orders_db,
         fresh_database(os.environ.get("PAYMENTS_DATABASE_URL"), "soak_payments") as pay_db,
+        autovacuum_on(orders_db, change_server=not args.leave_autovacuum, log=log) as vacuum,
     ):
+        result["autovacuum"] = vacuum
         workdir = Path(tmp)
         # One run, nothing retired in the middle of it: the re-drive sweep runs as deployed.
         stack = Stack(
@@ -480,6 +485,11 @@ def main() -> int:
         choices=("all", "correctness"),
         default="all",
         help="which targets fail the run: all, or only " + ", ".join(CORRECTNESS_TARGETS),
+    )
+    parser.add_argument(
+        "--leave-autovacuum",
+        action="store_true",
+        help="run with PostgreSQL's autovacuum as the server has it (default: on for the run)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "soak.md")
     args = parser.parse_args()
