@@ -12,6 +12,7 @@ and transaction id), a decision takes an order through the compare-and-set once,
 checkpoint only moves forward."""
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -39,9 +40,12 @@ CHECKPOINT = RECONCILIATION_CHECKPOINT
 # stamp updated_at from their own clocks before they commit, so a row can appear later with a
 # time a little before one already seen (a skewed clock, a slow commit, the same instant).
 OVERLAP = timedelta(seconds=5)
-# Pages of CHANGED_PAGE_SIZE per run: a long backlog (the first run) is worked off over a few
-# runs instead of one task that holds a worker thread for minutes.
-MAX_PAGES_PER_RUN = 20
+# A run reads pages until it has caught up, or for at most this share of the time until the
+# next run: a long backlog (the first run) is worked off over a few runs instead of one task
+# that holds a worker thread for minutes, and runs do not overlap. A bound in pages instead (20
+# of 500 every 30 s: 333 payments a second) fell behind for good under a sustained load above
+# it: 317 s behind after a 30-minute soak at 348 orders a second (docs/performance.md, Soak).
+RUN_SHARE_OF_INTERVAL = 0.5
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The metric's kind for a decision reconciliation applied (the history row records it).
 DECISION_NOT_APPLIED = "decision_not_applied"
@@ -58,17 +62,18 @@ class RunReport:
         RECONCILIATION_MISMATCHES.labels(kind).inc()
 
 
-def payments_reconcile(*, now: datetime | None = None) -> RunReport:
+def payments_reconcile(*, now: datetime | None = None, clock=time.monotonic) -> RunReport:
     """Compare the payments changed since the checkpoint (minus OVERLAP) with their orders, up to
     the payments changed ORDERS_RECONCILIATION_SETTLE_SECONDS ago; younger ones are the
     charger's, whose answer may be on its way. Raises PaymentsUnavailable if Payments does not
     answer; the pages compared so far stay compared."""
     now = now or timezone.now()
+    stop_at = clock() + RUN_SHARE_OF_INTERVAL * settings.ORDERS_RECONCILIATION_SWEEP_SECONDS
     settled_before = now - timedelta(seconds=settings.ORDERS_RECONCILIATION_SETTLE_SECONDS)
     checkpoint, _ = ReconciliationCheckpoint.objects.get_or_create(name=CHECKPOINT)
     since = checkpoint.checked_up_to - OVERLAP if checkpoint.checked_up_to else EPOCH
     report, cursor = RunReport(), None
-    for _ in range(MAX_PAGES_PER_RUN):
+    while True:
         page = payments_client().payments_changed_since(since=since, cursor=cursor)
         settled = [p for p in page.payments if p.updated_at <= settled_before]
         _compare(settled, report)
@@ -76,6 +81,8 @@ def payments_reconcile(*, now: datetime | None = None) -> RunReport:
             _checkpoint_advance(max(p.updated_at for p in settled))
         if len(settled) < len(page.payments) or page.cursor is None:
             break  # the rest is too young, or there is no rest
+        if clock() >= stop_at:
+            break  # the next run goes on from the checkpoint
         cursor = page.cursor
     ReconciliationCheckpoint.objects.filter(name=CHECKPOINT).update(
         last_run_at=now,

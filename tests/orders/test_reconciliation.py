@@ -451,9 +451,31 @@ def test_reconcile_leaves_a_fresh_decision_to_the_charger(http, list_url, make_o
     assert ReconciliationCheckpoint.objects.get().checked_up_to < long_ago(0)
 
 
-def test_reconcile_reads_every_page_up_to_its_bound(http, list_url, make_order, monkeypatch):
-    monkeypatch.setattr(reconciliation, "MAX_PAGES_PER_RUN", 2)
+def test_reconcile_reads_pages_until_its_share_of_the_interval_is_spent(
+    http, list_url, make_order, settings
+):
+    settings.ORDERS_RECONCILIATION_SWEEP_SECONDS = 30  # 15 s a run
     orders = [make_order() for _ in range(3)]
+    serve(
+        http,
+        list_url,
+        *[[payment(order, updated_at=long_ago(60 - n))] for n, order in enumerate(orders)],
+    )
+    ticks = iter([0, 10, 20, 30])  # the start, then 10 s a page
+
+    reconciliation.payments_reconcile(clock=lambda: next(ticks))
+
+    assert len(http.calls) == 2
+    assert [state_of(order) for order in orders] == [
+        OrderState.CONFIRMED,
+        OrderState.CONFIRMED,
+        OrderState.CREATED,  # the next run's
+    ]
+
+
+def test_reconcile_catches_up_on_a_backlog_of_any_number_of_pages(http, list_url, make_order):
+    """A bound in pages fell behind for good under a load above it; a quick run reads them all."""
+    orders = [make_order() for _ in range(25)]
     serve(
         http,
         list_url,
@@ -462,12 +484,8 @@ def test_reconcile_reads_every_page_up_to_its_bound(http, list_url, make_order, 
 
     reconcile()
 
-    assert len(http.calls) == 2
-    assert [state_of(order) for order in orders] == [
-        OrderState.CONFIRMED,
-        OrderState.CONFIRMED,
-        OrderState.CREATED,  # the next run's
-    ]
+    assert len(http.calls) == 25
+    assert {state_of(order) for order in orders} == {OrderState.CONFIRMED}
 
 
 def test_health_ready_shows_what_reconciliation_found(api_client, http, list_url, make_order):
