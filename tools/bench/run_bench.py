@@ -22,9 +22,9 @@ import e2e
 import loads
 import overload
 import tables
+from autovacuum import autovacuum_on
 from data import Broker, Database
 from pipeline import Pipeline
-from autovacuum import autovacuum_on
 from stack import RATE_LIMIT, ROOT, Stack, fresh_database
 
 CONNECTIONS = (16, 64)

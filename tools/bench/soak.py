@@ -33,9 +33,9 @@ import budget
 import loads
 import open_loop
 import psycopg
+from autovacuum import autovacuum_on
 from data import Broker, Database
 from open_loop import Phase
-from autovacuum import autovacuum_on
 from stack import ROOT, Stack, children, cmdline, fresh_database
 
 MEMORY_GROWTH = 1.10
