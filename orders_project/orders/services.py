@@ -1,7 +1,6 @@
 """The life of an order: creation, cancellation, and the payment results applied to it. Every
 change of state goes through orders/transitions.py."""
 
-import functools
 import logging
 import secrets
 from collections import Counter
@@ -56,12 +55,12 @@ def order_create(*, name: str, address: str, price: Decimal, payment_method: str
             logger.warning("order number %s already taken, drawing another", order.number)
             continue
         # The charger, and the webhook sender if the order is sent to a subscriber: their guards
-        # in one round trip to Redis. robust: with the broker down the order still stands (and
-        # the client gets its 201); the re-drive sweeps wake them later.
+        # in one round trip to Redis. With the broker down the order still stands (and the
+        # client gets its 201); the re-drive sweeps wake them later.
         wake_ups = [wake_up.charger_wake_up()]
         if subscribers:
             wake_ups.append(outbox.sender_wake_up())
-        transaction.on_commit(functools.partial(wake_up.wake_all, wake_ups), robust=True)
+        wake_up.wake_all_on_commit(wake_ups)
         logger.info("order %s: created", order.number)
         return order
     raise RuntimeError(f"no free order number after {ORDER_NUMBER_ATTEMPTS} attempts")

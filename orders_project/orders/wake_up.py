@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from django.db import transaction
 
 from orders.task_handles import CHARGE_WAITING_ORDERS, TaskHandle
 
@@ -76,6 +77,16 @@ def wake_all(wake_ups: list[WakeUp]) -> None:
             failure = failure or exc
     if failure is not None:
         raise failure
+
+
+def wake_all_on_commit(wake_ups: list[WakeUp]) -> None:
+    """wake_all(wake_ups) once the transaction commits. robust: with the broker down the change
+    stands; the re-drive sweeps wake the tasks later."""
+
+    def wake_them() -> None:  # a function, not a partial: Django logs a failure by its name
+        wake_all(wake_ups)
+
+    transaction.on_commit(wake_them, robust=True)
 
 
 def hold(*, key: str, guard_ms: int) -> None:
