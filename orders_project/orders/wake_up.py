@@ -5,7 +5,7 @@ The order row is the outbox: POST /order publishes no message per order. It wake
 Redis guard stands from the wake-up until the charger has run out of waiting orders, so under
 load one message and one charger serve hundreds of orders, and on a quiet system an order is
 still picked up within milliseconds. The webhook sender is woken the same way by the changes
-that wrote delivery rows: wake(), hold() and release() are the mechanism, for any task and
+that wrote delivery rows: wake_all(), hold() and release() are the mechanism, for any task and
 guard key; the charger's three functions below name its own."""
 
 import functools
@@ -39,20 +39,15 @@ class WakeUp:
     what: str  # what the task is, for the log
 
 
-def wake(task: TaskHandle, *, key: str, guard_ms: int, what: str) -> None:
-    """Make sure `task` (`what` it is, for the log) runs soon: publish it unless a wake-up (the
-    guard `key`) is pending.
-
-    The guard expires after `guard_ms`, so a wake-up whose message was lost (broker restart)
-    delays the next one by that much at most; a re-drive sweep covers the work nobody woke the
-    task for. Raises what the broker raises, as a publish does."""
-    wake_all([WakeUp(task, key, guard_ms, what)])
-
-
 def wake_all(wake_ups: list[WakeUp]) -> None:
-    """wake() for each of `wake_ups`, their guards set in one round trip to Redis: a new order
-    wakes the charger and, with a webhook subscription, the sender too. Every publish is tried;
-    the first error is raised after."""
+    """Make sure each task of `wake_ups` runs soon: publish it unless a wake-up (its guard key)
+    is pending. The guards are set in one round trip to Redis: a new order wakes the charger and,
+    with a webhook subscriber, the sender too.
+
+    A guard expires after its guard_ms, so a wake-up whose message was lost (broker restart)
+    delays the next one by that much at most; a re-drive sweep covers the work nobody woke the
+    task for. Every publish is tried; the first error the broker raised is raised after, as a
+    publish does."""
     try:
         with _guard().pipeline(transaction=False) as pipe:
             for wake_up in wake_ups:
