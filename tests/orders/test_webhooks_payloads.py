@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from webhook_helpers import *  # noqa: F403 (the fixtures)
 
-from orders import services
+from orders import db, services
 from orders.models import Order, OrderEvent, OrderState, OrderStateChange, WebhookDelivery
 from orders.webhooks import payloads
 from orders.webhooks import services as webhook_services
@@ -15,11 +15,9 @@ from orders.webhooks import services as webhook_services
 pytestmark = pytest.mark.django_db
 
 
-def stored(delivery_id: int) -> WebhookDelivery:
-    """The delivery as the sender reads it."""
-    return WebhookDelivery.objects.select_related("order", "state_change", "event").get(
-        pk=delivery_id
-    )
+def stored(delivery_id: int) -> db.ClaimedDelivery:
+    """The delivery as a claim reads it."""
+    return db.webhook_deliveries_read([delivery_id])[0]
 
 
 def test_a_change_of_state_carries_the_order_as_it_was_then(subscribe, make_order, api_client):

@@ -30,11 +30,10 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from orders import claims, wake_up
+from orders import claims, db, wake_up
 from orders.metrics import WEBHOOK_DELIVERIES
 from orders.webhooks import addresses, outbox, payloads, services, signing
 from orders.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -103,7 +102,8 @@ def _release_guard() -> None:
 
 def _due(now):
     """The deliveries that may be sent now: pending, due, to an active subscription, and the
-    first still pending of their order for their subscription."""
+    first still pending of their order for their subscription. A claim takes them with
+    orders/db.py's statement, which says the same in SQL."""
     earlier = WebhookDelivery.objects.filter(
         subscription=OuterRef("subscription"),
         order=OuterRef("order"),
@@ -115,41 +115,30 @@ def _due(now):
     ).filter(~Exists(earlier))
 
 
-def _claim() -> list[WebhookDelivery]:
+def _claim() -> list[db.ClaimedDelivery]:
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            _due(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_attempt_at")
-            .values_list("id", flat=True)[: settings.ORDERS_WEBHOOK_BATCH_SIZE]
-        )
-        if not ids:
-            return []
-        WebhookDelivery.objects.filter(id__in=ids).update(
-            next_attempt_at=now + claim_lease(), claimed_by=claims.claimant()
-        )
-    return list(
-        WebhookDelivery.objects.filter(id__in=ids)
-        .select_related("subscription", "order", "state_change", "event")
-        .order_by("id")
+    return db.webhook_deliveries_claim(
+        due_by=now,
+        claimed_until=now + claim_lease(),
+        claimant=claims.claimant(),
+        limit=settings.ORDERS_WEBHOOK_BATCH_SIZE,
     )
 
 
-def _send_all(batch: list[WebhookDelivery]) -> int:
-    """Send a claim: the bodies are rendered here (the database is this thread's), the
-    requests go out from a pool, at most ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY at a time to one
-    endpoint, and the answers are recorded here."""
-    bodies = {delivery.pk: payloads.body_of(delivery) for delivery in batch}
+def _send_all(batch: list[db.ClaimedDelivery]) -> int:
+    """Send a claim: the bodies are rendered here, the requests go out from a pool, at most
+    ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY at a time to one endpoint, and the answers are recorded
+    here (the database is this thread's)."""
+    bodies = {delivery.id: payloads.body_of(delivery) for delivery in batch}
     by_subscription = defaultdict(list)
     for delivery in batch:
         by_subscription[delivery.subscription_id].append(delivery)
     concurrency = settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY
     limits = {sid: threading.BoundedSemaphore(concurrency) for sid in by_subscription}
 
-    def send(delivery: WebhookDelivery) -> Answer:
+    def send(delivery: db.ClaimedDelivery) -> Answer:
         with limits[delivery.subscription_id]:
-            return _post(delivery, bodies[delivery.pk])
+            return _post(delivery, bodies[delivery.id])
 
     workers = min(len(batch), concurrency * len(by_subscription))
     if workers == 1:
@@ -166,10 +155,9 @@ _pools: dict[tuple[int, str], tuple[str | None, urllib3.HTTPConnectionPool]] = {
 _pools_lock = threading.Lock()
 
 
-def _pool(delivery: WebhookDelivery, address: str | None) -> urllib3.HTTPConnectionPool:
+def _pool(subscription_id: int, url: str, address: str | None) -> urllib3.HTTPConnectionPool:
     """The endpoint's pool, connected to `address` (None: to the URL's host name)."""
-    url = delivery.subscription.url
-    key = (delivery.subscription_id, url)
+    key = (subscription_id, url)
     with _pools_lock:
         known = _pools.get(key)
         if known is not None and known[0] == address:
@@ -201,26 +189,25 @@ def _pool(delivery: WebhookDelivery, address: str | None) -> urllib3.HTTPConnect
         return pool
 
 
-def _post(delivery: WebhookDelivery, body: bytes) -> Answer:
+def _post(delivery: db.ClaimedDelivery, body: bytes) -> Answer:
     """One attempt; never raises. Runs in the pool: no database here."""
-    subscription = delivery.subscription
-    refusal, address = addresses.checked_address(subscription.url)
+    refusal, address = addresses.checked_address(delivery.url)
     if refusal:
         return Answer(None, f"refused: {refusal}")
-    parts = urllib3.util.parse_url(subscription.url)
+    parts = urllib3.util.parse_url(delivery.url)
     headers = {
         "host": parts.netloc,  # the name, whichever address the pool connects to
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         **signing.headers(
-            secret=subscription.secret,
+            secret=delivery.secret,
             message_id=delivery.message_id,
             timestamp=int(time.time()),
             body=body,
         ),
     }
     try:
-        response = _pool(delivery, address).urlopen(
+        response = _pool(delivery.subscription_id, delivery.url, address).urlopen(
             "POST",
             parts.request_uri,
             body=body,
@@ -244,14 +231,14 @@ def _post(delivery: WebhookDelivery, body: bytes) -> Answer:
     return Answer(response.status, head[:ANSWER_BYTES].decode("utf-8", errors="replace"))
 
 
-def _record(sent: list[tuple[WebhookDelivery, Answer]]) -> int:
+def _record(sent: list[tuple[db.ClaimedDelivery, Answer]]) -> int:
     """Write what each attempt came to; return how many were delivered. The delivered ones
     in one UPDATE per distinct answer (usually one)."""
     now = timezone.now()
     delivered = defaultdict(list)
     for delivery, answer in sent:
         if answer.status_code is not None and 200 <= answer.status_code < 300:
-            delivered[(answer.status_code, answer.text)].append(delivery.pk)
+            delivered[(answer.status_code, answer.text)].append(delivery.id)
         else:
             _record_failure(delivery, answer, now)
     for (status_code, text), ids in delivered.items():
@@ -270,7 +257,7 @@ def _record(sent: list[tuple[WebhookDelivery, Answer]]) -> int:
     return count
 
 
-def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
+def _record_failure(delivery: db.ClaimedDelivery, answer: Answer, now) -> None:
     attempts = delivery.attempts + 1
     schedule = settings.ORDERS_WEBHOOK_RETRY_SCHEDULE
     fields = {
@@ -284,7 +271,7 @@ def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
         outcome = GONE
         # The host only: a URL's path or query string may carry the receiver's own secret, and
         # the reason is logged and shown in the admin.
-        host = urlsplit(delivery.subscription.url).hostname
+        host = urlsplit(delivery.url).hostname
         reason = f"410 Gone from {host} for {delivery.message_id} at {now:%Y-%m-%d %H:%M:%S}Z"
     elif attempts > len(schedule):
         outcome = GAVE_UP
@@ -300,7 +287,7 @@ def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
         reason = ""
     if reason:
         fields["status"] = DeliveryStatus.FAILED
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    WebhookDelivery.objects.filter(pk=delivery.id).update(**fields)
     WEBHOOK_DELIVERIES.labels(outcome).inc()
     logger.warning(
         "webhook %s (%s) to subscription %s: attempt %d: %s%s",
