@@ -1,6 +1,10 @@
 """The sender against a real endpoint that verifies every signature with the standardwebhooks
-package: delivered, retried on the schedule, given up, 410, redirects, order."""
+package: delivered, retried on the schedule, given up, 410, redirects, order, the sending
+threads."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -193,11 +197,53 @@ def test_redrive_counts_what_is_due(endpoint, make_order):
     assert sender.deliveries_redrive() == 0
 
 
-def test_a_batch_to_one_endpoint_is_sent_a_few_at_a_time(endpoint, make_order, settings):
+def test_a_batch_to_one_endpoint_is_sent_a_few_at_a_time(endpoint, settings):
     settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = 2
     receiver = endpoint("order.created")
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def slowly(message) -> int:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return 204
+
+    receiver.receiver.answer = slowly
     for _ in range(6):
         services.order_create(name="Ada", address="1 Loop Road", price="1.00")
 
     assert send() == 6
     assert len(set(receiver.ids)) == 6
+    assert most[0] == 2
+
+
+def test_the_sending_threads_are_kept_across_claims(endpoint, monkeypatch, settings):
+    settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    made = []
+
+    class Counted(ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sender, "ThreadPoolExecutor", Counted)
+    monkeypatch.setitem(sender._sending, "threads", None)
+    receiver = endpoint("order.created")
+
+    def claim_of_three() -> int:
+        for _ in range(3):
+            services.order_create(name="Ada", address="1 Loop Road", price="1.00")
+        return send()
+
+    assert claim_of_three() == 3
+    assert claim_of_three() == 3
+    assert len(made) == 1
+    sender._forget_after_fork()  # what a forked child runs: the parent's threads are not its own
+    assert claim_of_three() == 3
+    assert len(made) == 2
+    assert len(receiver.ids) == 9
+    for pool in made:
+        pool.shutdown()

@@ -5,12 +5,12 @@ A delivery is due at its next_attempt_at, and only once every earlier change of 
 delivered or given up for the same subscription: one order's messages reach an endpoint in
 sequence order. Requests go through urllib3, one connection pool per endpoint (kept alive,
 ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY connections at most), connected to the address that
-orders/webhooks/addresses.py checked: urllib3 rather than requests, which costs twice the CPU
-per request and would add nothing used here. Claiming moves next_attempt_at to the end of a
-lease and records the worker run (orders/claims.py), with SKIP LOCKED on PostgreSQL, so that
-several senders never send one delivery at once; the claims of a sender whose worker died are
-given back when a worker restarts, or when the lease ends. A delivery may so be sent twice
-(at-least-once): receivers de-duplicate on its id.
+orders/webhooks/addresses.py checked, from sending threads kept by the process: urllib3 rather
+than requests, which costs twice the CPU per request and would add nothing used here. Claiming
+moves next_attempt_at to the end of a lease and records the worker run (orders/claims.py), with
+SKIP LOCKED on PostgreSQL, so that several senders never send one delivery at once; the claims
+of a sender whose worker died are given back when a worker restarts, or when the lease ends. A
+delivery may so be sent twice (at-least-once): receivers de-duplicate on its id.
 
 Any 2xx is delivered. 410 Gone gives the delivery up and disables the subscription. Anything
 else (another status, a redirect, a timeout, a refused address) is retried after the next wait
@@ -19,10 +19,11 @@ subscription disabled, the reason recorded on it."""
 
 import logging
 import math
+import os
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -125,34 +126,99 @@ def _claim() -> list[db.ClaimedDelivery]:
     )
 
 
+class _Round:
+    """One endpoint's deliveries of one claim. Its lanes (at most
+    ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY) take them in turn, each sending one at a time."""
+
+    def __init__(self, pending: list[tuple[db.ClaimedDelivery, bytes]]):
+        first = pending[0][0]
+        self.subscription_id, self.url, self.secret = (
+            first.subscription_id,
+            first.url,
+            first.secret,
+        )
+        self.parts = urllib3.util.parse_url(self.url)
+        self.headers = {
+            "host": self.parts.netloc,  # the name, whichever address the pool connects to
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+        }
+        self.pending = deque(pending)
+
+    def ready(self) -> tuple[str | None, urllib3.HTTPConnectionPool | None]:
+        """(why the endpoint is refused now, None) or (None, its pool)."""
+        refusal, address = addresses.checked_address(self.url)
+        pool = None if refusal else _pool(self.subscription_id, self.url, address)
+        return refusal, pool
+
+
 def _send_all(batch: list[db.ClaimedDelivery]) -> int:
-    """Send a claim: the bodies are rendered here, the requests go out from a pool, at most
-    ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY at a time to one endpoint, and the answers are recorded
-    here (the database is this thread's)."""
-    bodies = {delivery.id: payloads.body_of(delivery) for delivery in batch}
+    """Send a claim: the bodies are rendered here, the requests go out from the process's
+    sending threads, a few lanes per endpoint, and the answers are recorded here (the database is
+    this thread's)."""
     by_subscription = defaultdict(list)
     for delivery in batch:
-        by_subscription[delivery.subscription_id].append(delivery)
-    concurrency = settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY
-    limits = {sid: threading.BoundedSemaphore(concurrency) for sid in by_subscription}
-
-    def send(delivery: db.ClaimedDelivery) -> Answer:
-        with limits[delivery.subscription_id]:
-            return _post(delivery, bodies[delivery.id])
-
-    workers = min(len(batch), concurrency * len(by_subscription))
-    if workers == 1:
-        answers = [send(batch[0])]
+        by_subscription[delivery.subscription_id].append((delivery, payloads.body_of(delivery)))
+    lanes = []
+    for pending in by_subscription.values():
+        round_ = _Round(pending)
+        lanes += [round_] * min(len(pending), settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY)
+    if len(lanes) == 1:
+        sent = _lane(lanes[0])
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
-            answers = list(pool.map(send, batch))
-    return _record(list(zip(batch, answers, strict=True)))
+        sent = [pair for pairs in _sending_threads().map(_lane, lanes) for pair in pairs]
+    return _record(sent)
+
+
+def _lane(round_: _Round) -> list[tuple[db.ClaimedDelivery, Answer]]:
+    """Send the round's deliveries one at a time until none is left. No database here."""
+    sent = []
+    while True:
+        try:
+            delivery, body = round_.pending.popleft()
+        except IndexError:
+            return sent
+        refusal, pool = round_.ready()
+        if refusal:
+            sent.append((delivery, Answer(None, f"refused: {refusal}")))
+        else:
+            sent.append((delivery, _post(round_, pool, delivery, body)))
+
+
+# The threads that send, one pool per process, made on first use and kept: a pool per claim
+# started and ended its threads every claim. As many threads as one claim can use (a lane per
+# delivery at most), started only when that many lanes run at once; the sender runs of a
+# process (a worker's threads) share them.
+_sending: dict[str, ThreadPoolExecutor | None] = {"threads": None}
+_sending_lock = threading.Lock()
+
+
+def _sending_threads() -> ThreadPoolExecutor:
+    with _sending_lock:
+        if _sending["threads"] is None:
+            _sending["threads"] = ThreadPoolExecutor(
+                max_workers=settings.ORDERS_WEBHOOK_BATCH_SIZE, thread_name_prefix="webhook"
+            )
+        return _sending["threads"]
 
 
 # One connection pool per endpoint and process, to the address checked last: its connections
 # are kept alive between deliveries.
 _pools: dict[tuple[int, str], tuple[str | None, urllib3.HTTPConnectionPool]] = {}
 _pools_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child, the parent's sending threads do not run and its connections are the
+    parent's: the child makes its own."""
+    # New locks: a thread of the parent's that held one at the fork never releases it here.
+    global _sending_lock, _pools_lock
+    _sending_lock, _pools_lock = threading.Lock(), threading.Lock()
+    _sending["threads"] = None
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _pool(subscription_id: int, url: str, address: str | None) -> urllib3.HTTPConnectionPool:
@@ -189,27 +255,23 @@ def _pool(subscription_id: int, url: str, address: str | None) -> urllib3.HTTPCo
         return pool
 
 
-def _post(delivery: db.ClaimedDelivery, body: bytes) -> Answer:
-    """One attempt; never raises. Runs in the pool: no database here."""
-    refusal, address = addresses.checked_address(delivery.url)
-    if refusal:
-        return Answer(None, f"refused: {refusal}")
-    parts = urllib3.util.parse_url(delivery.url)
+def _post(
+    round_: _Round, pool: urllib3.HTTPConnectionPool, delivery: db.ClaimedDelivery, body: bytes
+) -> Answer:
+    """One attempt; never raises."""
     headers = {
-        "host": parts.netloc,  # the name, whichever address the pool connects to
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
+        **round_.headers,
         **signing.headers(
-            secret=delivery.secret,
+            secret=round_.secret,
             message_id=delivery.message_id,
             timestamp=int(time.time()),
             body=body,
         ),
     }
     try:
-        response = _pool(delivery.subscription_id, delivery.url, address).urlopen(
+        response = pool.urlopen(
             "POST",
-            parts.request_uri,
+            round_.parts.request_uri,
             body=body,
             headers=headers,
             redirect=False,
