@@ -3,13 +3,14 @@ endpoint, over kept-alive connections) and records each answer.
 
 A delivery is due at its next_attempt_at, and only once every earlier change of its order is
 delivered or given up for the same subscription: one order's messages reach an endpoint in
-sequence order. Requests go through urllib3, one connection pool per endpoint (kept alive,
-ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY connections at most), connected to the address that
-orders/webhooks/addresses.py checked, from sending threads kept by the process: urllib3 rather
-than requests, which costs twice the CPU per request and would add nothing used here. Claiming
-moves next_attempt_at to the end of a lease and records the worker run (orders/claims.py), with
-SKIP LOCKED on PostgreSQL, so that several senders never send one delivery at once; the claims
-of a sender whose worker died are given back when a worker restarts, or when the lease ends. A
+sequence order. A claim's deliveries to one endpoint are a round: orders/webhooks/addresses.py
+checks the endpoint's address once before it, and its requests go through urllib3 to that
+address, over one connection pool per endpoint (kept alive, ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY
+connections at most), from sending threads kept by the process: urllib3 rather than requests,
+which costs twice the CPU per request and would add nothing used here. Claiming moves
+next_attempt_at to the end of a lease and records the worker run (orders/claims.py), with SKIP
+LOCKED on PostgreSQL, so that several senders never send one delivery at once; the claims of a
+sender whose worker died are given back when a worker restarts, or when the lease ends. A
 delivery may so be sent twice (at-least-once): receivers de-duplicate on its id.
 
 Any 2xx is delivered. 410 Gone gives the delivery up and disables the subscription. Anything
@@ -128,15 +129,13 @@ def _claim() -> list[db.ClaimedDelivery]:
 
 class _Round:
     """One endpoint's deliveries of one claim. Its lanes (at most
-    ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY) take them in turn, each sending one at a time."""
+    ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY) take them in turn, each sending one at a time; the
+    first lane to start checks the endpoint's address for the whole round, the others wait for
+    that check."""
 
     def __init__(self, pending: list[tuple[db.ClaimedDelivery, bytes]]):
         first = pending[0][0]
-        self.subscription_id, self.url, self.secret = (
-            first.subscription_id,
-            first.url,
-            first.secret,
-        )
+        self.subscription_id, self.url, self.secret = first.subscription_id, first.url, first.secret
         self.parts = urllib3.util.parse_url(self.url)
         self.headers = {
             "host": self.parts.netloc,  # the name, whichever address the pool connects to
@@ -144,12 +143,17 @@ class _Round:
             "user-agent": USER_AGENT,
         }
         self.pending = deque(pending)
+        self._lock = threading.Lock()
+        self._ready: tuple[str | None, urllib3.HTTPConnectionPool | None] | None = None
 
     def ready(self) -> tuple[str | None, urllib3.HTTPConnectionPool | None]:
-        """(why the endpoint is refused now, None) or (None, its pool)."""
-        refusal, address = addresses.checked_address(self.url)
-        pool = None if refusal else _pool(self.subscription_id, self.url, address)
-        return refusal, pool
+        """(why the endpoint is refused this round, None) or (None, its pool)."""
+        with self._lock:
+            if self._ready is None:
+                refusal, address = addresses.checked_address(self.url)
+                pool = None if refusal else _pool(self.subscription_id, self.url, address)
+                self._ready = (refusal, pool)
+            return self._ready
 
 
 def _send_all(batch: list[db.ClaimedDelivery]) -> int:
@@ -172,13 +176,13 @@ def _send_all(batch: list[db.ClaimedDelivery]) -> int:
 
 def _lane(round_: _Round) -> list[tuple[db.ClaimedDelivery, Answer]]:
     """Send the round's deliveries one at a time until none is left. No database here."""
+    refusal, pool = round_.ready()
     sent = []
     while True:
         try:
             delivery, body = round_.pending.popleft()
         except IndexError:
             return sent
-        refusal, pool = round_.ready()
         if refusal:
             sent.append((delivery, Answer(None, f"refused: {refusal}")))
         else:
