@@ -5,7 +5,7 @@ event), none of which changes after the change: every retry and replay sends the
 instances of four models per message cost the sender more than rendering it."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -14,7 +14,8 @@ from rest_framework import serializers
 from orders.db import ClaimedDelivery
 from orders.webhooks import event_types
 
-_DATETIME = serializers.DateTimeField()
+# In UTC, as orders/apis.py renders the order's own times.
+_DATETIME = serializers.DateTimeField(default_timezone=UTC)
 
 
 def _at(value) -> str:
