@@ -129,8 +129,8 @@ ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = env_number(
 # Deliveries a sender claims per round.
 ORDERS_WEBHOOK_BATCH_SIZE = env_number("ORDERS_WEBHOOK_BATCH_SIZE", 100, minimum=1)
 # Off in production: an endpoint whose host resolves to a loopback, link-local or private
-# address is refused, at subscription and at each delivery. On locally (a receiver on the same
-# machine).
+# address is refused, at subscription and before each round of sending to it. On locally (a
+# receiver on the same machine).
 ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS", IS_LOCAL)
 # How long each process keeps the list of active subscriptions: a new subscription hears of the
 # changes made this long after it at the latest.

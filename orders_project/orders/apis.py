@@ -1,6 +1,7 @@
 import functools
 import json
 import re
+from datetime import UTC
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -52,7 +53,10 @@ class OrderOutputSerializer(serializers.ModelSerializer):
 # of a POST's CPU (docs/performance.md). DRF's own fields do the formatting, so the text is the
 # same; tests/orders/test_apis.py keeps the two identical.
 _PRICE = serializers.DecimalField(**MONEY)
-_DATETIME = serializers.DateTimeField()
+# In UTC, as the format's Z says (DATETIME_FORMAT, servicekit/settings.py; TIME_ZONE is UTC):
+# bound once rather than read from the thread's current timezone at every call, an asgiref
+# lookup that was a third of a webhook payload's rendering (orders/webhooks/payloads.py).
+_DATETIME = serializers.DateTimeField(default_timezone=UTC)
 
 
 def order_representation(order: Order) -> dict:

@@ -15,13 +15,21 @@ tests/orders/test_db.py runs every statement on the database of the run."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import IntegrityError, connection, models, transaction
 
-from orders.models import DeliveryStatus, Order, OrderStateChange, WebhookDelivery
+from orders.models import (
+    DeliveryStatus,
+    Order,
+    OrderStateChange,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 if TYPE_CHECKING:
     from orders.transitions import Transition
@@ -473,3 +481,182 @@ def orders_claim(
     # raw(): the backend's converters turn each column into its field's Python value (SQLite
     # hands back a price as a float). RETURNING keeps no order: by id, the order of creation.
     return sorted(Order.objects.raw(sql, params), key=lambda order: order.pk)
+
+
+# --- Claims of webhook deliveries (orders/webhooks/sender.py) -------------------------------
+
+
+class ClaimedDelivery(NamedTuple):
+    """A claimed delivery with all that sending it needs, as plain values: its endpoint and
+    secret, and what its payload says (orders/webhooks/payloads.py) of the order and of its
+    change's history row or event (None where it has none; a test message has neither)."""
+
+    id: int
+    subscription_id: int
+    url: str
+    secret: str
+    message_id: str
+    event_type: str
+    attempts: int
+    created_at: datetime
+    sequence: int
+    order_state: str
+    order_updated_at: datetime | None
+    order_number: str | None
+    order_name: str | None
+    order_address: str | None
+    order_price: Decimal | None
+    order_payment_method: str | None
+    order_created_at: datetime | None
+    change_from_state: str | None
+    change_to_state: str | None
+    change_reason: str | None
+    change_at: datetime | None
+    event_kind: str | None
+    event_detail: str | None
+    event_data: Any
+    event_transaction_id: str | None
+    event_actor: str | None
+    event_at: datetime | None
+
+
+# ClaimedDelivery's fields, in its order, as lookups from a delivery.
+_CLAIMED_LOOKUPS = (
+    "id",
+    "subscription_id",
+    "subscription__url",
+    "subscription__secret",
+    "message_id",
+    "event_type",
+    "attempts",
+    "created_at",
+    "sequence",
+    "order_state",
+    "order_updated_at",
+    "order__number",
+    "order__name",
+    "order__address",
+    "order__price",
+    "order__payment_method",
+    "order__created_at",
+    "state_change__from_state",
+    "state_change__to_state",
+    "state_change__reason",
+    "state_change__created_at",
+    "event__kind",
+    "event__detail",
+    "event__data",
+    "event__transaction_id",
+    "event__actor",
+    "event__created_at",
+)
+assert len(_CLAIMED_LOOKUPS) == len(ClaimedDelivery._fields)
+# The alias, in the claim's SELECT, of the table each lookup's relation reads.
+_CLAIMED_ALIASES = {
+    "": "claimed",
+    "subscription": "s",
+    "order": "o",
+    "state_change": "c",
+    "event": "e",
+}
+
+
+def _claimed_column(lookup: str) -> str:
+    relation, _, name = lookup.rpartition("__")
+    model = WebhookDelivery._meta.get_field(relation).related_model if relation else WebhookDelivery
+    column = model._meta.get_field(name).column
+    return f"{_CLAIMED_ALIASES[relation]}.{connection.ops.quote_name(column)}"
+
+
+@functools.cache
+def _deliveries_claim_update_sql(*, skip_locked: bool) -> str:
+    """The claim itself: the due deliveries (the rule of _due() in orders/webhooks/sender.py,
+    which the tests compare), oldest next_attempt_at first, moved to the end of the lease and
+    marked with their claimant. Without RETURNING: each backend says what it returns."""
+    quote = connection.ops.quote_name
+    fields = WebhookDelivery._meta
+
+    def column(name: str) -> str:
+        return quote(fields.get_field(name).column)
+
+    table, subscription = quote(fields.db_table), quote(WebhookSubscription._meta.db_table)
+    status, sequence = column("status"), column("sequence")
+    lock = "FOR UPDATE OF d SKIP LOCKED" if skip_locked else ""
+    return f"""
+        UPDATE {table} SET {column("next_attempt_at")} = %s, {column("claimed_by")} = %s
+        WHERE {column("id")} IN (
+            SELECT d.{column("id")} FROM {table} AS d
+            JOIN {subscription} AS s ON s.{quote("id")} = d.{column("subscription")}
+            WHERE d.{status} = %s AND d.{column("next_attempt_at")} <= %s AND s.{quote("active")}
+            AND NOT EXISTS (
+                SELECT 1 FROM {table} AS earlier
+                WHERE earlier.{column("subscription")} = d.{column("subscription")}
+                AND earlier.{column("order")} = d.{column("order")}
+                AND earlier.{status} = %s AND earlier.{sequence} < d.{sequence}
+            )
+            ORDER BY d.{column("next_attempt_at")} LIMIT %s {lock}
+        )
+    """  # noqa: S608 (only names from _meta are formatted in)
+
+
+@functools.cache
+def _deliveries_claim_sql() -> str:
+    """PostgreSQL's claim in one statement: the UPDATE, and ClaimedDelivery's values read
+    beside it."""
+    quote = connection.ops.quote_name
+    fields = WebhookDelivery._meta
+    joins = []
+    for relation, alias in _CLAIMED_ALIASES.items():
+        if relation:
+            link = fields.get_field(relation)
+            table = quote(link.related_model._meta.db_table)
+            joins.append(
+                f"{'LEFT JOIN' if link.null else 'JOIN'} {table} AS {alias} "
+                f"ON {alias}.{quote(link.target_field.column)} = claimed.{quote(link.column)}"
+            )
+    columns = ", ".join(_claimed_column(lookup) for lookup in _CLAIMED_LOOKUPS)
+    return f"""
+        WITH claimed AS ({_deliveries_claim_update_sql(skip_locked=True)} RETURNING *)
+        SELECT {columns} FROM claimed {" ".join(joins)}
+        ORDER BY claimed.{quote(fields.pk.column)}
+    """  # noqa: S608 (only names from _meta are formatted in)
+
+
+def webhook_deliveries_claim(
+    *, due_by: datetime, claimed_until: datetime, claimant: str, limit: int
+) -> list[ClaimedDelivery]:
+    """Claim up to `limit` deliveries due by `due_by`, oldest next_attempt_at first: move their
+    next_attempt_at to `claimed_until` and record `claimant`; return them by id, with what
+    sending them needs. PostgreSQL: one statement, SKIP LOCKED (other senders claim at the same
+    time), one round trip where the ORM needs five. SQLite (one writer): the same UPDATE, then
+    webhook_deliveries_read()."""
+    params = [
+        claimed_until,
+        claimant,
+        DeliveryStatus.PENDING,
+        due_by,
+        DeliveryStatus.PENDING,
+        limit,
+    ]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_deliveries_claim_sql(), params)
+            rows = cursor.fetchall()
+        # Django reads jsonb as text (JSONField decodes it); so does this cursor.
+        data = ClaimedDelivery._fields.index("event_data")
+        return [
+            ClaimedDelivery(*row[:data], row[data] and json.loads(row[data]), *row[data + 1 :])
+            for row in rows
+        ]
+    with connection.cursor() as cursor:
+        update = _deliveries_claim_update_sql(skip_locked=False)
+        cursor.execute(f"{update} RETURNING {connection.ops.quote_name('id')}", params)
+        ids = [row[0] for row in cursor.fetchall()]
+    return webhook_deliveries_read(ids)
+
+
+def webhook_deliveries_read(ids: Sequence[int]) -> list[ClaimedDelivery]:
+    """These deliveries as a claim returns them, by id, without claiming them: SQLite's second
+    step of a claim (the ORM converts its values), and a stored delivery's body for the tests."""
+    rows = WebhookDelivery.objects.filter(id__in=ids).order_by("id")
+    return [ClaimedDelivery(*row) for row in rows.values_list(*_CLAIMED_LOOKUPS)]

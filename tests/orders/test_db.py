@@ -7,9 +7,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 from helpers import payment_transitions
+from webhook_helpers import *  # noqa: F403 (the fixtures)
 
-from orders import db
-from orders.models import Order, OrderState, OrderStateChange
+from orders import db, services
+from orders.models import Order, OrderState, OrderStateChange, WebhookDelivery
+from orders.webhooks import sender
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +162,50 @@ def test_orders_claim_needs_a_clock_or_numbers():
         db.orders_claim(
             state=OrderState.CREATED, claimed_until=timezone.now(), claimant="", limit=1
         )
+
+
+def test_webhook_deliveries_claim_takes_what_is_due_and_reads_what_is_sent(subscribe, make_order):
+    everything = subscribe()
+    subscribe("order.cancelled_by_operator")  # an event, first of its order to that endpoint
+    stopped = subscribe()
+    make_order(OrderState.DELIVERED)  # three changes: only the first is due
+    cancelled = make_order()
+    services.order_cancel(order_number=cancelled.number, operator="alice")
+    stopped.active = False
+    stopped.save()
+    later = make_order()
+    WebhookDelivery.objects.filter(order=later).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=1)
+    )
+    now = timezone.now()
+    due = sorted(sender._due(now).values_list("id", flat=True))
+    until = now + timedelta(minutes=5)
+
+    claimed = db.webhook_deliveries_claim(
+        due_by=now, claimed_until=until, claimant="w1 run", limit=100
+    )
+
+    assert [delivery.id for delivery in claimed] == due and len(due) == 3
+    # What PostgreSQL's one statement reads is what the ORM reads (JSON, prices, clocks).
+    assert claimed == db.webhook_deliveries_read(due)
+    event = next(d for d in claimed if d.event_type == "order.cancelled_by_operator")
+    assert (event.event_actor, event.event_data) == ("alice", {"fromState": "created"})
+    assert (claimed[0].url, claimed[0].secret) == (everything.url, everything.secret)
+    rows = WebhookDelivery.objects.filter(id__in=due)
+    assert set(rows.values_list("next_attempt_at", "claimed_by")) == {(until, "w1 run")}
+    again = db.webhook_deliveries_claim(due_by=now, claimed_until=until, claimant="", limit=100)
+    assert again == []
+
+
+def test_webhook_deliveries_claim_takes_the_oldest_first(subscribe, make_order):
+    subscribe()
+    first, second = make_order(), make_order()
+    now = timezone.now()
+    WebhookDelivery.objects.filter(order=second).update(next_attempt_at=now - timedelta(hours=1))
+
+    claimed = db.webhook_deliveries_claim(
+        due_by=now, claimed_until=now + timedelta(minutes=5), claimant="", limit=1
+    )
+
+    assert [delivery.order_number for delivery in claimed] == [second.number]
+    assert first.number != second.number

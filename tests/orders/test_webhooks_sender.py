@@ -1,6 +1,10 @@
 """The sender against a real endpoint that verifies every signature with the standardwebhooks
-package: delivered, retried on the schedule, given up, 410, redirects, order."""
+package: delivered, retried on the schedule, given up, 410, redirects, order, the address
+check, the sending threads."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -9,7 +13,8 @@ from webhook_helpers import *  # noqa: F403 (the fixtures)
 
 from orders import services
 from orders.models import OrderState, WebhookDelivery, WebhookSubscription
-from orders.webhooks import sender
+from orders.webhooks import addresses, sender
+from orders.webhooks.services import subscription_add
 
 pytestmark = pytest.mark.django_db
 
@@ -143,20 +148,45 @@ def test_no_answer_is_retried(subscribe, make_order, settings):
     assert delivery.last_response.startswith("no answer: ")
 
 
-def test_a_private_address_is_refused_at_delivery(receiver, subscribe, make_order, settings):
+def test_a_private_address_is_refused_at_the_next_round(receiver, subscribe, make_order, settings):
+    """The check is made again before each round of sending to an endpoint: an address checked
+    and connected to before is not trusted afterwards."""
     settings.ORDERS_WEBHOOK_RETRY_SCHEDULE = [60]
     subscription = subscribe("order.created", url=receiver.url)
+    receiver.verify_with(subscription.secret)
     make_order()
-    settings.ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS = False  # as in production, from now on
+    assert send() == 1  # allowed, and a connection kept alive
+    make_order()
+    settings.ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS = False  # as if its name now resolved privately
 
-    send()
+    assert send() == 0
 
-    delivery = WebhookDelivery.objects.get(subscription=subscription)
-    assert delivery.status == "pending"
+    delivery = WebhookDelivery.objects.get(subscription=subscription, status="pending")
     assert (
         delivery.last_response == "refused: 127.0.0.1 resolves to 127.0.0.1, not a public address"
     )
-    assert receiver.messages == [] and receiver.unverified == 0
+    assert len(receiver.messages) == 1 and receiver.unverified == 0
+
+
+def test_each_endpoint_is_checked_once_a_claim(receiver, subscribe, monkeypatch, settings):
+    """Once per round, not per message: the check resolves the name (outside local runs)."""
+    settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    first = subscribe("order.created", url=receiver.url)
+    second, _ = subscription_add(
+        url=receiver.url.replace("/hooks", "/other"), types=["order.created"], secret=first.secret
+    )
+    receiver.verify_with(first.secret)
+    checked = []
+    check = addresses.checked_address
+    monkeypatch.setattr(addresses, "checked_address", lambda url: checked.append(url) or check(url))
+
+    for _claim in range(2):
+        for _order in range(3):
+            services.order_create(name="Ada", address="1 Loop Road", price="1.00")
+        assert send() == 6  # in one claim
+
+    assert sorted(checked) == sorted([first.url, second.url] * 2)
+    assert len(receiver.messages) == 12
 
 
 def test_a_disabled_subscription_is_not_sent_to(endpoint, make_order):
@@ -193,11 +223,53 @@ def test_redrive_counts_what_is_due(endpoint, make_order):
     assert sender.deliveries_redrive() == 0
 
 
-def test_a_batch_to_one_endpoint_is_sent_a_few_at_a_time(endpoint, make_order, settings):
+def test_a_batch_to_one_endpoint_is_sent_a_few_at_a_time(endpoint, settings):
     settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = 2
     receiver = endpoint("order.created")
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def slowly(message) -> int:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return 204
+
+    receiver.receiver.answer = slowly
     for _ in range(6):
         services.order_create(name="Ada", address="1 Loop Road", price="1.00")
 
     assert send() == 6
     assert len(set(receiver.ids)) == 6
+    assert most[0] == 2
+
+
+def test_the_sending_threads_are_kept_across_claims(endpoint, monkeypatch, settings):
+    settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    made = []
+
+    class Counted(ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sender, "ThreadPoolExecutor", Counted)
+    monkeypatch.setitem(sender._sending, "threads", None)
+    receiver = endpoint("order.created")
+
+    def claim_of_three() -> int:
+        for _ in range(3):
+            services.order_create(name="Ada", address="1 Loop Road", price="1.00")
+        return send()
+
+    assert claim_of_three() == 3
+    assert claim_of_three() == 3
+    assert len(made) == 1
+    sender._forget_after_fork()  # what a forked child runs: the parent's threads are not its own
+    assert claim_of_three() == 3
+    assert len(made) == 2
+    assert len(receiver.ids) == 9
+    for pool in made:
+        pool.shutdown()

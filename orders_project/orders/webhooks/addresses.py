@@ -1,7 +1,8 @@
 """The check that keeps webhook requests off the internal network: an endpoint whose host
 resolves to a loopback, link-local, private or otherwise non-public address is refused, when
-it is subscribed and again before each delivery (a DNS answer may change), unless
-ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS (on locally).
+it is subscribed and again before each round of sending to it (a DNS answer may change; the
+sender checks once per claim and endpoint, as a check outside local runs resolves the name),
+unless ORDERS_WEBHOOKS_ALLOW_PRIVATE_URLS (on locally).
 
 The sender connects to the address checked, not to the name (orders/webhooks/sender.py pins
 it), so a DNS answer that changes between the check and the connection cannot send a request

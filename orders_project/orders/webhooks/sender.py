@@ -3,14 +3,15 @@ endpoint, over kept-alive connections) and records each answer.
 
 A delivery is due at its next_attempt_at, and only once every earlier change of its order is
 delivered or given up for the same subscription: one order's messages reach an endpoint in
-sequence order. Requests go through urllib3, one connection pool per endpoint (kept alive,
-ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY connections at most), connected to the address that
-orders/webhooks/addresses.py checked: urllib3 rather than requests, which costs twice the CPU
-per request and would add nothing used here. Claiming moves next_attempt_at to the end of a
-lease and records the worker run (orders/claims.py), with SKIP LOCKED on PostgreSQL, so that
-several senders never send one delivery at once; the claims of a sender whose worker died are
-given back when a worker restarts, or when the lease ends. A delivery may so be sent twice
-(at-least-once): receivers de-duplicate on its id.
+sequence order. A claim's deliveries to one endpoint are a round: orders/webhooks/addresses.py
+checks the endpoint's address once before it, and its requests go through urllib3 to that
+address, over one connection pool per endpoint (kept alive, ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY
+connections at most), from sending threads kept by the process: urllib3 rather than requests,
+which costs twice the CPU per request and would add nothing used here. Claiming moves
+next_attempt_at to the end of a lease and records the worker run (orders/claims.py), with SKIP
+LOCKED on PostgreSQL, so that several senders never send one delivery at once; the claims of a
+sender whose worker died are given back when a worker restarts, or when the lease ends. A
+delivery may so be sent twice (at-least-once): receivers de-duplicate on its id.
 
 Any 2xx is delivered. 410 Gone gives the delivery up and disables the subscription. Anything
 else (another status, a redirect, a timeout, a refused address) is retried after the next wait
@@ -19,10 +20,11 @@ subscription disabled, the reason recorded on it."""
 
 import logging
 import math
+import os
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,11 +32,10 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from orders import claims, wake_up
+from orders import claims, db, wake_up
 from orders.metrics import WEBHOOK_DELIVERIES
 from orders.webhooks import addresses, outbox, payloads, services, signing
 from orders.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -103,7 +104,8 @@ def _release_guard() -> None:
 
 def _due(now):
     """The deliveries that may be sent now: pending, due, to an active subscription, and the
-    first still pending of their order for their subscription."""
+    first still pending of their order for their subscription. A claim takes them with
+    orders/db.py's statement, which says the same in SQL."""
     earlier = WebhookDelivery.objects.filter(
         subscription=OuterRef("subscription"),
         order=OuterRef("order"),
@@ -115,49 +117,93 @@ def _due(now):
     ).filter(~Exists(earlier))
 
 
-def _claim() -> list[WebhookDelivery]:
+def _claim() -> list[db.ClaimedDelivery]:
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            _due(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_attempt_at")
-            .values_list("id", flat=True)[: settings.ORDERS_WEBHOOK_BATCH_SIZE]
-        )
-        if not ids:
-            return []
-        WebhookDelivery.objects.filter(id__in=ids).update(
-            next_attempt_at=now + claim_lease(), claimed_by=claims.claimant()
-        )
-    return list(
-        WebhookDelivery.objects.filter(id__in=ids)
-        .select_related("subscription", "order", "state_change", "event")
-        .order_by("id")
+    return db.webhook_deliveries_claim(
+        due_by=now,
+        claimed_until=now + claim_lease(),
+        claimant=claims.claimant(),
+        limit=settings.ORDERS_WEBHOOK_BATCH_SIZE,
     )
 
 
-def _send_all(batch: list[WebhookDelivery]) -> int:
-    """Send a claim: the bodies are rendered here (the database is this thread's), the
-    requests go out from a pool, at most ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY at a time to one
-    endpoint, and the answers are recorded here."""
-    bodies = {delivery.pk: payloads.body_of(delivery) for delivery in batch}
+class _Round:
+    """One endpoint's deliveries of one claim. Its lanes (at most
+    ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY) take them in turn, each sending one at a time; the
+    first lane to start checks the endpoint's address for the whole round, the others wait for
+    that check."""
+
+    def __init__(self, pending: list[tuple[db.ClaimedDelivery, bytes]]):
+        first = pending[0][0]
+        self.subscription_id, self.url, self.secret = first.subscription_id, first.url, first.secret
+        self.parts = urllib3.util.parse_url(self.url)
+        self.headers = {
+            "host": self.parts.netloc,  # the name, whichever address the pool connects to
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+        }
+        self.pending = deque(pending)
+        self._lock = threading.Lock()
+        self._ready: tuple[str | None, urllib3.HTTPConnectionPool | None] | None = None
+
+    def ready(self) -> tuple[str | None, urllib3.HTTPConnectionPool | None]:
+        """(why the endpoint is refused this round, None) or (None, its pool)."""
+        with self._lock:
+            if self._ready is None:
+                refusal, address = addresses.checked_address(self.url)
+                pool = None if refusal else _pool(self.subscription_id, self.url, address)
+                self._ready = (refusal, pool)
+            return self._ready
+
+
+def _send_all(batch: list[db.ClaimedDelivery]) -> int:
+    """Send a claim: the bodies are rendered here, the requests go out from the process's
+    sending threads, a few lanes per endpoint, and the answers are recorded here (the database is
+    this thread's)."""
     by_subscription = defaultdict(list)
     for delivery in batch:
-        by_subscription[delivery.subscription_id].append(delivery)
-    concurrency = settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY
-    limits = {sid: threading.BoundedSemaphore(concurrency) for sid in by_subscription}
-
-    def send(delivery: WebhookDelivery) -> Answer:
-        with limits[delivery.subscription_id]:
-            return _post(delivery, bodies[delivery.pk])
-
-    workers = min(len(batch), concurrency * len(by_subscription))
-    if workers == 1:
-        answers = [send(batch[0])]
+        by_subscription[delivery.subscription_id].append((delivery, payloads.body_of(delivery)))
+    lanes = []
+    for pending in by_subscription.values():
+        round_ = _Round(pending)
+        lanes += [round_] * min(len(pending), settings.ORDERS_WEBHOOK_ENDPOINT_CONCURRENCY)
+    if len(lanes) == 1:
+        sent = _lane(lanes[0])
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
-            answers = list(pool.map(send, batch))
-    return _record(list(zip(batch, answers, strict=True)))
+        sent = [pair for pairs in _sending_threads().map(_lane, lanes) for pair in pairs]
+    return _record(sent)
+
+
+def _lane(round_: _Round) -> list[tuple[db.ClaimedDelivery, Answer]]:
+    """Send the round's deliveries one at a time until none is left. No database here."""
+    refusal, pool = round_.ready()
+    sent = []
+    while True:
+        try:
+            delivery, body = round_.pending.popleft()
+        except IndexError:
+            return sent
+        if refusal:
+            sent.append((delivery, Answer(None, f"refused: {refusal}")))
+        else:
+            sent.append((delivery, _post(round_, pool, delivery, body)))
+
+
+# The threads that send, one pool per process, made on first use and kept: a pool per claim
+# started and ended its threads every claim. As many threads as one claim can use (a lane per
+# delivery at most), started only when that many lanes run at once; the sender runs of a
+# process (a worker's threads) share them.
+_sending: dict[str, ThreadPoolExecutor | None] = {"threads": None}
+_sending_lock = threading.Lock()
+
+
+def _sending_threads() -> ThreadPoolExecutor:
+    with _sending_lock:
+        if _sending["threads"] is None:
+            _sending["threads"] = ThreadPoolExecutor(
+                max_workers=settings.ORDERS_WEBHOOK_BATCH_SIZE, thread_name_prefix="webhook"
+            )
+        return _sending["threads"]
 
 
 # One connection pool per endpoint and process, to the address checked last: its connections
@@ -166,10 +212,22 @@ _pools: dict[tuple[int, str], tuple[str | None, urllib3.HTTPConnectionPool]] = {
 _pools_lock = threading.Lock()
 
 
-def _pool(delivery: WebhookDelivery, address: str | None) -> urllib3.HTTPConnectionPool:
+def _forget_after_fork() -> None:
+    """In a forked child, the parent's sending threads do not run and its connections are the
+    parent's: the child makes its own."""
+    # New locks: a thread of the parent's that held one at the fork never releases it here.
+    global _sending_lock, _pools_lock
+    _sending_lock, _pools_lock = threading.Lock(), threading.Lock()
+    _sending["threads"] = None
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _pool(subscription_id: int, url: str, address: str | None) -> urllib3.HTTPConnectionPool:
     """The endpoint's pool, connected to `address` (None: to the URL's host name)."""
-    url = delivery.subscription.url
-    key = (delivery.subscription_id, url)
+    key = (subscription_id, url)
     with _pools_lock:
         known = _pools.get(key)
         if known is not None and known[0] == address:
@@ -201,28 +259,23 @@ def _pool(delivery: WebhookDelivery, address: str | None) -> urllib3.HTTPConnect
         return pool
 
 
-def _post(delivery: WebhookDelivery, body: bytes) -> Answer:
-    """One attempt; never raises. Runs in the pool: no database here."""
-    subscription = delivery.subscription
-    refusal, address = addresses.checked_address(subscription.url)
-    if refusal:
-        return Answer(None, f"refused: {refusal}")
-    parts = urllib3.util.parse_url(subscription.url)
+def _post(
+    round_: _Round, pool: urllib3.HTTPConnectionPool, delivery: db.ClaimedDelivery, body: bytes
+) -> Answer:
+    """One attempt; never raises."""
     headers = {
-        "host": parts.netloc,  # the name, whichever address the pool connects to
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
+        **round_.headers,
         **signing.headers(
-            secret=subscription.secret,
+            secret=round_.secret,
             message_id=delivery.message_id,
             timestamp=int(time.time()),
             body=body,
         ),
     }
     try:
-        response = _pool(delivery, address).urlopen(
+        response = pool.urlopen(
             "POST",
-            parts.request_uri,
+            round_.parts.request_uri,
             body=body,
             headers=headers,
             redirect=False,
@@ -244,14 +297,14 @@ def _post(delivery: WebhookDelivery, body: bytes) -> Answer:
     return Answer(response.status, head[:ANSWER_BYTES].decode("utf-8", errors="replace"))
 
 
-def _record(sent: list[tuple[WebhookDelivery, Answer]]) -> int:
+def _record(sent: list[tuple[db.ClaimedDelivery, Answer]]) -> int:
     """Write what each attempt came to; return how many were delivered. The delivered ones
     in one UPDATE per distinct answer (usually one)."""
     now = timezone.now()
     delivered = defaultdict(list)
     for delivery, answer in sent:
         if answer.status_code is not None and 200 <= answer.status_code < 300:
-            delivered[(answer.status_code, answer.text)].append(delivery.pk)
+            delivered[(answer.status_code, answer.text)].append(delivery.id)
         else:
             _record_failure(delivery, answer, now)
     for (status_code, text), ids in delivered.items():
@@ -270,7 +323,7 @@ def _record(sent: list[tuple[WebhookDelivery, Answer]]) -> int:
     return count
 
 
-def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
+def _record_failure(delivery: db.ClaimedDelivery, answer: Answer, now) -> None:
     attempts = delivery.attempts + 1
     schedule = settings.ORDERS_WEBHOOK_RETRY_SCHEDULE
     fields = {
@@ -284,7 +337,7 @@ def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
         outcome = GONE
         # The host only: a URL's path or query string may carry the receiver's own secret, and
         # the reason is logged and shown in the admin.
-        host = urlsplit(delivery.subscription.url).hostname
+        host = urlsplit(delivery.url).hostname
         reason = f"410 Gone from {host} for {delivery.message_id} at {now:%Y-%m-%d %H:%M:%S}Z"
     elif attempts > len(schedule):
         outcome = GAVE_UP
@@ -300,7 +353,7 @@ def _record_failure(delivery: WebhookDelivery, answer: Answer, now) -> None:
         reason = ""
     if reason:
         fields["status"] = DeliveryStatus.FAILED
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    WebhookDelivery.objects.filter(pk=delivery.id).update(**fields)
     WEBHOOK_DELIVERIES.labels(outcome).inc()
     logger.warning(
         "webhook %s (%s) to subscription %s: attempt %d: %s%s",
