@@ -36,7 +36,14 @@ from servicekit.env import env_number
 
 DEFAULT_THREADS = 4  # WEB_THREADS: the working slots (servicekit/webserver.py)
 DEFAULT_QUEUE_TIMEOUT_MS = 1000
-DEFAULT_QUEUE_LENGTH = 32
+# The waiting line holds what arrives while the process does not run for a moment (a host's
+# pause, a checkpoint's flush): 32 held a tenth of a second of this machine's load at half its
+# capacity, and a 400 ms pause every 6 s at 500 requests a second shed 1,223 of 30,000; 128 shed
+# none. Longer is worse under overload: every place is a thread of granian's (made when first
+# needed, retired after 10 minutes idle), and at three times the capacity 256 of them a process
+# fought over the GIL until answers took 6.5 s and connections timed out, where 128 answered all
+# within 2 s (docs/performance.md, Overload).
+DEFAULT_QUEUE_LENGTH = 128
 PROBE_PREFIXES = ("/health/", "/metrics")
 # Liveness runs outside the gate: it answers from the process alone (no database), and held
 # behind a readiness probe that waits on a database that does not answer (a connect timeout of

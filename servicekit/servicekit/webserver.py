@@ -16,7 +16,7 @@ Settings, from the environment (defaults suit the 2-core machine; docs/settings.
     WEB_QUEUE_TIMEOUT_MS  longest wait of a request for one of those threads before it is
                           answered 503 with Retry-After (default 1000; servicekit/admission.py)
     WEB_QUEUE_LENGTH      requests per process that may wait for one at once; more are answered
-                          the 503 at once (default 32)
+                          the 503 at once (default 128)
     WEB_MAX_CONNECTIONS   client connections a process keeps open at once (default 4096); the
                           process's open-files limit is raised to fit them
     WEB_BACKLOG           connections the kernel holds for the server before it accepts them

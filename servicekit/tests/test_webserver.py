@@ -20,7 +20,7 @@ def test_the_server_is_sized_and_bounded_by_the_environment(monkeypatch, tmp_pat
 
     assert (options["address"], options["port"]) == ("127.0.0.1", 3999)
     # The application's 5 threads, as many callers, the admission gate's line and the probes'.
-    assert (options["workers"], options["blocking_threads"]) == (3, 5 + 5 + 32 + 1 + 4)
+    assert (options["workers"], options["blocking_threads"]) == (3, 5 + 5 + 128 + 1 + 4)
     assert options["workers_kill_timeout"] == 7  # a worker that hangs cannot hold the stop up
     assert options["workers_max_rss"] == 300
     assert options["respawn_failed_workers"]
@@ -34,7 +34,7 @@ def test_the_server_defaults_to_one_process_a_core_and_http_1_with_a_bounded_hea
 
     options = webserver.server_options(tmp_path)
 
-    assert (options["workers"], options["blocking_threads"]) == (2, 4 + 4 + 32 + 1 + 4)
+    assert (options["workers"], options["blocking_threads"]) == (2, 4 + 4 + 128 + 1 + 4)
     assert options["port"] == 8000
     assert options["http"] == HTTPModes.http1  # no cleartext HTTP/2 beside the documented limits
     assert options["http1_settings"].max_buffer_size == 48 * 1024
