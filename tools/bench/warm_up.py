@@ -19,20 +19,18 @@ hands it to any worker), until the CPU time of every web worker shows it has ser
   changes."""
 
 import json
-import os
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from cpu import cpu_seconds
 from loads import ORDER_BODY
 
 from servicekit.admission import server_threads
 
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 # CPU time each worker spends serving before the run: an idle worker spends none, a page of 500
 # payments or a batch of 100 costs 20 to 60 ms. A few requests leave a worker short of the
 # memory it holds once it serves: a worker that had spent 120 ms stood at 82 MiB beside its
@@ -45,16 +43,6 @@ REQUESTS_A_ROUND = 4
 BATCH = 100  # the charger's batch (ORDERS_PAYMENT_BATCH_SIZE's default)
 PAGE = 500  # reconciliation's page (orders/clients.py, CHANGED_PAGE_SIZE)
 TIMEOUT_SECONDS = 30
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (0 once it is gone)."""
-    try:
-        # Fields after the command's closing parenthesis start at the 3rd; utime is the 14th.
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
 def _call(method: str, url: str, body: dict | str | None = None, token: str | None = None):
