@@ -10,13 +10,16 @@ and its first requests then count as growth. In a 30-minute soak of 2026-12-08 o
 nothing until minute 11, then grew to its sibling's size, x1.13 of its first window.
 
 So the services' own requests are sent, each over a connection of its own (so that the kernel
-hands it to any worker), until the CPU time of every web worker shows it has served some:
+hands it to any worker), until every web worker has spent SERVED_CPU_SECONDS serving them:
 
 - Orders: POST /order, the sender's request. Those orders are decided like the run's, and the
   end of the soak checks them too.
 - Payments: reconciliation's read (a page of 500 changed payments) and the charger's batch,
   replaying payments that exist: Payments answers a replay with the stored payment, so nothing
-  changes."""
+  changes.
+
+Then one burst at each service, as many requests at once as its processes have threads, so that
+granian's threads of the waiting line exist before the first window too (WarmUp.burst)."""
 
 import json
 import threading
@@ -101,22 +104,20 @@ class WarmUp:
         processes = sum(1 for name in self.workers.values() if name.startswith(service))
         calls = server_threads() * processes
         start = threading.Barrier(calls)
-        shed = 0
 
-        def one() -> None:
-            nonlocal shed
+        def one() -> int:
+            """1 if the call was shed, else 0."""
             start.wait(timeout=TIMEOUT_SECONDS)
             try:
                 call()
             except urllib.error.HTTPError as exc:
                 if exc.code != 503:
                     raise
-                shed += 1
+                return 1
+            return 0
 
         with ThreadPoolExecutor(calls) as pool:
-            for future in [pool.submit(one) for _ in range(calls)]:
-                future.result()
-        return shed
+            return sum(future.result() for future in [pool.submit(one) for _ in range(calls)])
 
     def page(self) -> None:
         _call("GET", f"{self.payments_url}/payment/?pageSize=50", token=self.token)
